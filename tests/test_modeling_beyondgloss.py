@@ -1,0 +1,537 @@
+"""Tiny-config tests of the BeyondGloss models, in the style of transformers' ModelTester tests."""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel, AutoModelForPreTraining, AutoModelForSeq2SeqLM, AutoTokenizer, Dinov2Config, Dinov2Model
+from transformers import MBartConfig, MBartForConditionalGeneration
+
+from modeling_beyondgloss import (
+    BeyondGlossConfig,
+    BeyondGlossForConditionalGeneration,
+    BeyondGlossForPreTraining,
+    BeyondGlossModel,
+    ContrastiveAlignmentLoss,
+    HandDistillationLoss,
+    build_tokenizer_from_corpus,
+)
+
+
+CORPUS = [
+    "am morgen regnet es im süden",
+    "heute scheint die sonne im norden",
+    "der wind weht kräftig an der küste",
+    "morgen wird es kälter und nass",
+]
+
+
+class BeyondGlossModelTester:
+    def __init__(self, repo_root, batch_size=3, num_frames=10, text_length=7):
+        self.config = BeyondGlossConfig.from_json_file(str(repo_root / "configs" / "beyondgloss-tiny.json"))
+        self.batch_size = batch_size
+        self.num_frames = num_frames
+        self.text_length = text_length
+
+    def prepare_inputs(self, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        image_size = self.config.vision_config.image_size
+        pixel_values = torch.randn(self.batch_size, self.num_frames, 3, image_size, image_size, generator=generator)
+        pixel_mask = torch.ones(self.batch_size, self.num_frames, dtype=torch.long)
+        pixel_mask[1, self.num_frames - 3 :] = 0
+        pixel_mask[2, self.num_frames // 2 :] = 0
+        input_ids = torch.randint(4, self.config.text_config.vocab_size, (self.batch_size, self.text_length), generator=generator)
+        attention_mask = torch.ones_like(input_ids)
+        attention_mask[0, -2:] = 0
+        return {
+            "pixel_values": pixel_values,
+            "pixel_mask": pixel_mask,
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "description_embeds": torch.randn(self.batch_size, self.config.description_dim, generator=generator),
+            "hand_features": torch.randn(self.batch_size, self.num_frames, self.config.hand_feature_dim, generator=generator),
+            "hand_mask": pixel_mask.clone(),
+        }
+
+    def translation_inputs(self, seed=0):
+        inputs = self.prepare_inputs(seed)
+        labels = inputs["input_ids"].clone()
+        labels[inputs["attention_mask"] == 0] = -100
+        return {"pixel_values": inputs["pixel_values"], "pixel_mask": inputs["pixel_mask"], "labels": labels}
+
+
+@pytest.fixture
+def tester(repo_root):
+    torch.manual_seed(0)
+    return BeyondGlossModelTester(repo_root)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Configuration
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_config_defaults_are_the_papers():
+    config = BeyondGlossConfig()
+    assert config.vision_config.hidden_size == 384 and config.vision_config.patch_size == 14
+    assert config.vision_config.layerscale_value == 1.0
+    assert config.text_config.d_model == 1024 and config.text_config.encoder_layers == 12
+    assert (config.spatial_dim, config.hand_feature_dim, config.temporal_dim, config.description_dim) == (512, 288, 512, 1024)
+    assert config.temporal_blocks == [2, 2] and config.temporal_heads == 8 and config.temporal_window == 7
+    assert config.temporal_ffn_ratio == 4 and config.drop_path_rate == 0.1 and config.layer_scale_init == 1e-5
+    assert config.vision_lora_layers == [9, 10, 11]
+    assert (config.vision_lora_rank, config.vision_lora_alpha, config.vision_lora_dropout) == (4, 4.0, 0.1)
+    assert config.text_lora_target_modules == ["q_proj", "v_proj"]
+    assert (config.text_lora_rank, config.text_lora_alpha, config.text_lora_dropout) == (16, 32.0, 0.1)
+    assert (config.description_loss_weight, config.hand_loss_weight) == (0.5, 0.3)
+    assert config.logit_scale_init_value == pytest.approx(math.log(1 / 0.07))
+    assert config.max_frames == 300 and config.label_smoothing == 0.2
+    config.validate_architecture()
+
+
+def test_shipped_configs_load(repo_root):
+    base = BeyondGlossConfig.from_json_file(str(repo_root / "configs" / "beyondgloss-base.json"))
+    assert base.to_diff_dict() == BeyondGlossConfig().to_diff_dict()
+    tiny = BeyondGlossConfig.from_json_file(str(repo_root / "configs" / "beyondgloss-tiny.json"))
+    tiny.validate_architecture()
+    num_parameters = sum(p.numel() for p in BeyondGlossForConditionalGeneration(tiny).parameters())
+    assert 100_000 < num_parameters < 5_000_000
+
+
+def test_config_rejects_mismatched_sizes():
+    config = BeyondGlossConfig(temporal_dim=256)
+    with pytest.raises(ValueError, match="d_model"):
+        config.validate_architecture()
+    with pytest.raises(ValueError, match="odd"):
+        BeyondGlossConfig(temporal_window=6).validate_architecture()
+
+
+def test_config_round_trip(tmp_path, tester):
+    tester.config.save_pretrained(tmp_path)
+    loaded = BeyondGlossConfig.from_pretrained(tmp_path)
+    assert loaded.to_dict() == tester.config.to_dict()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Forward / backward and losses
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_pretraining_forward_backward(tester):
+    model = BeyondGlossForPreTraining(tester.config)
+    inputs = tester.prepare_inputs()
+    outputs = model(**inputs)
+    for term in ("loss", "loss_align", "loss_desc", "loss_hand"):
+        assert torch.isfinite(getattr(outputs, term)), term
+    expected = outputs.loss_align + 0.5 * outputs.loss_desc + 0.3 * outputs.loss_hand
+    torch.testing.assert_close(outputs.loss, expected)
+    batch = tester.batch_size
+    assert outputs.logits_per_video.shape == (batch, batch)
+    assert outputs.video_embeds.shape == (batch, tester.config.text_config.d_model)
+    assert outputs.predicted_hand_features.shape == (batch, tester.num_frames, 288)
+    torch.testing.assert_close(outputs.video_embeds.norm(dim=-1), torch.ones(batch))
+    outputs.loss.backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert sum(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable) > 0.8 * len(trainable)
+
+
+@pytest.mark.parametrize("absent", ["input_ids", "description_embeds", "hand_features"])
+def test_absent_inputs_skip_their_loss(tester, absent):
+    model = BeyondGlossForPreTraining(tester.config).eval()
+    inputs = tester.prepare_inputs()
+    inputs.pop(absent)
+    if absent == "input_ids":
+        inputs.pop("attention_mask")
+    if absent == "hand_features":
+        inputs.pop("hand_mask")
+    outputs = model(**inputs)
+    term = {"input_ids": "loss_align", "description_embeds": "loss_desc", "hand_features": "loss_hand"}[absent]
+    assert getattr(outputs, term) is None
+    present = {"loss_align": 1.0, "loss_desc": 0.5, "loss_hand": 0.3}
+    present.pop(term)
+    torch.testing.assert_close(outputs.loss, sum(w * getattr(outputs, t) for t, w in present.items()))
+
+
+def test_no_auxiliary_input_gives_no_loss(tester):
+    inputs = tester.prepare_inputs()
+    outputs = BeyondGlossForPreTraining(tester.config)(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
+    assert outputs.loss is None and outputs.loss_align is None
+    assert outputs.video_embeds is not None
+
+
+def test_alignment_loss_matches_reference_formula():
+    torch.manual_seed(0)
+    video, text = F.normalize(torch.randn(4, 8), dim=-1), F.normalize(torch.randn(4, 8), dim=-1)
+    scale = torch.tensor(1 / 0.07)
+    output = ContrastiveAlignmentLoss(soft_target_scale=10.0)(video, text, scale)
+    # The reference: KLDivLoss(mean over all elements)(log_softmax(logits), softmax(10 * I)) * batch size, per direction.
+    target = F.softmax(10 * torch.eye(4), dim=1)
+    kl_mean = torch.nn.KLDivLoss(reduction="mean")
+    per_video = kl_mean(F.log_softmax(scale * video @ text.t(), dim=1), target) * 4
+    per_text = kl_mean(F.log_softmax(scale * text @ video.t(), dim=1), target) * 4
+    torch.testing.assert_close(output.loss, (per_video + per_text) / 2)
+
+
+def test_alignment_loss_ignores_invalid_rows():
+    torch.manual_seed(0)
+    a, b = F.normalize(torch.randn(5, 8), dim=-1), F.normalize(torch.randn(5, 8), dim=-1)
+    valid = torch.tensor([True, False, True, True, False])
+    loss = ContrastiveAlignmentLoss()(a, b, torch.tensor(10.0), valid=valid).loss
+    subset = ContrastiveAlignmentLoss()(a[valid], b[valid], torch.tensor(10.0)).loss
+    torch.testing.assert_close(loss, subset)
+
+
+def test_hand_distillation_loss_formula():
+    predicted, target = torch.randn(2, 4, 6), torch.randn(2, 4, 6)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]])
+    expected = sum(((predicted[i, j] - target[i, j]) ** 2).sum() for i in range(2) for j in range(4) if mask[i, j]) / (3 * 6)
+    torch.testing.assert_close(HandDistillationLoss()(predicted, target, mask), expected)
+    with pytest.raises(ValueError, match="hand_features has shape"):
+        HandDistillationLoss()(predicted, target[:, :3], mask)
+
+
+def test_translation_forward_backward_and_label_smoothing(tester):
+    model = BeyondGlossForConditionalGeneration(tester.config)
+    inputs = tester.translation_inputs()
+    outputs = model(**inputs)
+    assert outputs.logits.shape == (tester.batch_size, tester.text_length, tester.config.text_config.vocab_size)
+    expected = F.cross_entropy(outputs.logits.flatten(0, 1), inputs["labels"].flatten(), ignore_index=-100, label_smoothing=0.2)
+    torch.testing.assert_close(outputs.loss, expected)
+    outputs.loss.backward()
+    assert model.visual_encoder.fusion.weight.grad is not None
+    assert model.translation_model.model.decoder.layers[0].self_attn.q_proj.lora_A["default"].weight.grad is not None
+
+
+def test_generation_with_beams(tester):
+    model = BeyondGlossForConditionalGeneration(tester.config).eval()
+    inputs = tester.translation_inputs()
+    sequences = model.generate(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6)
+    assert sequences.shape[0] == tester.batch_size and 2 <= sequences.shape[1] <= 7
+    assert (sequences[:, 0] == model.generation_config.decoder_start_token_id).all()
+    assert model.generation_config.num_beams == 5 and model.generation_config.max_new_tokens == 150
+    again = model.generate(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6)
+    torch.testing.assert_close(sequences, again)
+    scored = model.generate(
+        pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6,
+        return_dict_in_generate=True, output_scores=True,
+    )
+    assert scored.sequences_scores.shape == (tester.batch_size,)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Trainable parameters, padding, frozen parts
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _trainable(model):
+    return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+
+
+def test_trainable_parameters_are_the_papers(tester):
+    config = tester.config
+    model = BeyondGlossForPreTraining(config)
+    trainable = _trainable(model)
+    vision_prefix = "beyondgloss.visual_encoder.vision_model."
+    expected_vision = {
+        f"{vision_prefix}encoder.layer.{layer}.{target}.lora_{ab}.default.weight"
+        for layer in config.vision_lora_layers
+        for target in config.vision_lora_target_modules
+        for ab in "AB"
+    }
+    assert {n for n in trainable if n.startswith(vision_prefix)} == expected_vision
+    assert len(expected_vision) == 3 * 6 * 2
+    sign_trainable = {n for n in trainable if n.startswith("beyondgloss.sign_encoder.")}
+    assert sign_trainable and all(".lora_" in n and (".q_proj." in n or ".v_proj." in n) for n in sign_trainable)
+    assert len(sign_trainable) == config.text_config.encoder_layers * 2 * 2
+    assert not any(n.startswith("text_encoder.") for n in trainable)
+    new_modules = {n for n, _ in model.named_parameters() if n.startswith("beyondgloss.visual_encoder.") and not n.startswith(vision_prefix)}
+    assert new_modules and new_modules <= trainable
+    assert "logit_scale" in trainable
+    assert trainable == expected_vision | sign_trainable | new_modules | {"logit_scale"}
+
+    translation = BeyondGlossForConditionalGeneration(config)
+    text_trainable = {n for n in _trainable(translation) if n.startswith("translation_model.")}
+    assert all(".lora_" in n and (".q_proj." in n or ".v_proj." in n) for n in text_trainable)
+    # q_proj and v_proj in encoder self-attention, decoder self-attention and decoder cross-attention.
+    layers = config.text_config.encoder_layers + 2 * config.text_config.decoder_layers
+    assert len(text_trainable) == layers * 2 * 2
+
+
+def test_lora_adapters_start_as_identity(tester):
+    model = BeyondGlossForPreTraining(tester.config)
+    for name, parameter in model.named_parameters():
+        if ".lora_B." in name:
+            assert parameter.abs().sum() == 0, name
+
+
+def test_padding_invariance(tester):
+    torch.manual_seed(0)
+    pretraining = BeyondGlossForPreTraining(tester.config).eval()
+    translation = BeyondGlossForConditionalGeneration(tester.config).eval()
+    inputs = tester.prepare_inputs()
+    pixel_values, pixel_mask = inputs["pixel_values"], inputs["pixel_mask"]
+    with torch.no_grad():
+        batched = pretraining.beyondgloss(pixel_values=pixel_values, pixel_mask=pixel_mask)
+        batched_sign, batched_mask = translation.encode_video(pixel_values, pixel_mask)
+        for index in range(tester.batch_size):
+            length = int(pixel_mask[index].sum())
+            alone = pretraining.beyondgloss(pixel_values=pixel_values[index : index + 1, :length])
+            torch.testing.assert_close(alone.video_embeds[0], batched.video_embeds[index], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(alone.description_embeds[0], batched.description_embeds[index], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                alone.predicted_hand_features[0], batched.predicted_hand_features[index, :length], atol=1e-5, rtol=1e-4
+            )
+            sign, mask = translation.encode_video(pixel_values[index : index + 1, :length])
+            steps = int(mask.sum())
+            assert int(batched_mask[index].sum()) == steps
+            torch.testing.assert_close(sign[0, :steps], batched_sign[index, :steps], atol=1e-5, rtol=1e-4)
+
+
+def test_padded_frames_never_reach_dinov2(tester):
+    model = BeyondGlossModel(tester.config).eval()
+    inputs = tester.prepare_inputs()
+    seen = []
+    model.visual_encoder.vision_model.embeddings.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[0]))
+    model(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
+    assert seen == [int(inputs["pixel_mask"].sum())]
+
+
+def test_frozen_parts_build_no_autograd_graph(tester):
+    model = BeyondGlossForPreTraining(tester.config).train()
+    inputs = tester.prepare_inputs()
+    requires_grad = {}
+
+    def record(name):
+        return lambda module, args, output: requires_grad.__setitem__(name, output.requires_grad)
+
+    vision_layers = model.beyondgloss.visual_encoder.vision_model.encoder.layer
+    vision_layers[0].register_forward_hook(record("frozen vision block"))
+    vision_layers[-1].register_forward_hook(record("adapted vision block"))
+    model.text_encoder.layers[-1].register_forward_hook(record("target text encoder"))
+    model(**inputs).loss.backward()
+    assert requires_grad == {"frozen vision block": False, "adapted vision block": True, "target text encoder": False}
+
+
+def test_gradient_checkpointing_gives_same_gradients(tester):
+    inputs = tester.prepare_inputs()
+
+    config = tester.config
+    config.drop_path_rate = config.temporal_dropout = config.branch_dropout = 0.0
+    config.vision_lora_dropout = config.text_lora_dropout = 0.0
+    config.text_config.dropout = config.text_config.attention_dropout = config.text_config.activation_dropout = 0.0
+
+    def gradients(checkpointing):
+        torch.manual_seed(0)
+        model = BeyondGlossForPreTraining(config).train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+        loss = model(**inputs).loss
+        loss.backward()
+        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    loss_plain, grads_plain = gradients(False)
+    loss_ckpt, grads_ckpt = gradients(True)
+    torch.testing.assert_close(loss_plain, loss_ckpt)
+    assert grads_plain.keys() == grads_ckpt.keys()
+    lora_names = [n for n in grads_plain if "vision_model" in n and "lora_A" in n]
+    assert lora_names
+    for name in grads_plain:
+        torch.testing.assert_close(grads_plain[name], grads_ckpt[name], atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_autocast(tester):
+    model = BeyondGlossForPreTraining(tester.config)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = model(**tester.prepare_inputs())
+    assert torch.isfinite(outputs.loss)
+    outputs.loss.backward()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Learning
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_tiny_overfit_lowers_every_loss_term(tester):
+    torch.manual_seed(0)
+    model = BeyondGlossForPreTraining(tester.config).train()
+    inputs = tester.prepare_inputs(seed=1)
+    # The hand branch ends in a GELU (as in the paper), so its targets must lie in GELU's range.
+    inputs["hand_features"] = inputs["hand_features"].abs()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    history = []
+    for _ in range(60):
+        outputs = model(**inputs)
+        history.append({t: getattr(outputs, t).item() for t in ("loss", "loss_align", "loss_desc", "loss_hand")})
+        optimizer.zero_grad()
+        outputs.loss.backward()
+        optimizer.step()
+    for term in history[0]:
+        first, last = history[0][term], sum(h[term] for h in history[-5:]) / 5
+        assert last < 0.7 * first, f"{term}: {first:.4f} -> {last:.4f}"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Saving, loading, Auto classes, remote code
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_class", [BeyondGlossModel, BeyondGlossForPreTraining, BeyondGlossForConditionalGeneration])
+def test_save_load_round_trip(tmp_path, tester, model_class):
+    model = model_class(tester.config).eval()
+    inputs = tester.prepare_inputs()
+    video_inputs = {"pixel_values": inputs["pixel_values"], "pixel_mask": inputs["pixel_mask"]}
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert not list(tmp_path.glob("*.bin"))
+    saved_config = json.loads((tmp_path / "config.json").read_text())
+    assert saved_config["auto_map"]["AutoConfig"] == "configuration_beyondgloss.BeyondGlossConfig"
+    assert (tmp_path / "modeling_beyondgloss.py").is_file() and (tmp_path / "vocabulary.py").is_file()
+    loaded = model_class.from_pretrained(tmp_path).eval()
+    assert _trainable(loaded) == _trainable(model)
+    with torch.no_grad():
+        if model_class is BeyondGlossForConditionalGeneration:
+            labels = tester.translation_inputs()["labels"]
+            torch.testing.assert_close(model(**video_inputs, labels=labels).logits, loaded(**video_inputs, labels=labels).logits)
+        else:
+            torch.testing.assert_close(model(**video_inputs).video_embeds, loaded(**video_inputs).video_embeds)
+
+
+def test_auto_classes_resolve(tmp_path, tester):
+    BeyondGlossForConditionalGeneration(tester.config).save_pretrained(tmp_path / "translation")
+    BeyondGlossForPreTraining(tester.config).save_pretrained(tmp_path / "pretraining")
+    assert type(AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "translation")) is BeyondGlossForConditionalGeneration
+    assert type(AutoModelForPreTraining.from_pretrained(tmp_path / "pretraining")) is BeyondGlossForPreTraining
+    assert type(AutoModel.from_pretrained(tmp_path / "pretraining")) is BeyondGlossModel
+
+
+def test_trust_remote_code_in_fresh_process(tmp_path, tester):
+    model = BeyondGlossForConditionalGeneration(tester.config).eval()
+    inputs = tester.translation_inputs()
+    model.save_pretrained(tmp_path / "model")
+    torch.save({k: inputs[k] for k in ("pixel_values", "pixel_mask")}, tmp_path / "inputs.pt")
+    with torch.no_grad():
+        expected = model.generate(**{k: inputs[k] for k in ("pixel_values", "pixel_mask")}, num_beams=2, max_new_tokens=5)
+    script = textwrap.dedent(
+        f"""
+        import sys, torch
+        from transformers import AutoModel, AutoModelForSeq2SeqLM
+        assert not any(name.startswith("modeling_beyondgloss") for name in sys.modules)
+        model = AutoModelForSeq2SeqLM.from_pretrained({str(tmp_path / 'model')!r}, trust_remote_code=True).eval()
+        assert type(model).__name__ == "BeyondGlossForConditionalGeneration"
+        assert "modeling_beyondgloss" not in sys.modules
+        inputs = torch.load({str(tmp_path / 'inputs.pt')!r})
+        print(model.generate(**inputs, num_beams=2, max_new_tokens=5).tolist())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path / "hf_home")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected.tolist()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Backbones and initialisation from pre-training
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_backbones(tmp_path):
+    """A tiny DINOv2 and a tiny mBART (with a corpus tokenizer) saved locally, standing in for the Hub checkpoints."""
+    torch.manual_seed(0)
+    vision = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, image_size=56, patch_size=14))
+    vision.save_pretrained(tmp_path / "dinov2")
+    tokenizer = build_tokenizer_from_corpus(CORPUS + ["ein ganz anderer satz mit neuen wörtern"], src_lang="de_DE")
+    text = MBartForConditionalGeneration(
+        MBartConfig(
+            vocab_size=len(tokenizer), d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=128,
+            scale_embedding=True,
+        )
+    )
+    text.save_pretrained(tmp_path / "mbart")
+    tokenizer.save_pretrained(tmp_path / "mbart")
+    return tmp_path / "dinov2", tmp_path / "mbart", vision, text, tokenizer
+
+
+TINY_ARCHITECTURE = dict(
+    spatial_dim=32, temporal_dim=32, temporal_heads=4, description_dim=64, vision_lora_layers=[1, 2, 3], text_lora_rank=8
+)
+
+
+def test_from_pretrained_backbones_loads_weights_and_trims_vocabulary(tiny_backbones):
+    vision_path, text_path, vision, text, tokenizer = tiny_backbones
+    model, trimmed = BeyondGlossForPreTraining.from_pretrained_backbones(
+        vision_path, text_path, corpus_sentences=CORPUS, tgt_lang="de_DE", **TINY_ARCHITECTURE
+    )
+    assert len(trimmed) < len(tokenizer)
+    assert model.config.text_config.vocab_size == len(trimmed)
+    assert model.config.text_config.decoder_start_token_id == trimmed.convert_tokens_to_ids("de_DE")
+    for sentence in CORPUS:
+        assert trimmed.tokenize(sentence) == tokenizer.tokenize(sentence)
+    vision_model = model.beyondgloss.visual_encoder.vision_model
+    torch.testing.assert_close(vision_model.encoder.layer[2].attention.q_proj.base_layer.weight, vision.encoder.layer[2].attention.q_proj.weight)
+    torch.testing.assert_close(vision_model.embeddings.cls_token, vision.embeddings.cls_token)
+    torch.testing.assert_close(model.text_encoder.layers[1].fc1.weight, text.model.encoder.layers[1].fc1.weight)
+    old_id, new_id = tokenizer.convert_tokens_to_ids("▁regnet"), trimmed.convert_tokens_to_ids("▁regnet")
+    torch.testing.assert_close(model.text_encoder.embed_tokens.weight[new_id], text.model.shared.weight[old_id])
+
+    # With LoRA's B = 0, the sign-side and the frozen target-side encoder compute the same function.
+    model.eval()
+    embeds = torch.randn(2, 5, 64)
+    with torch.no_grad():
+        sign = model.beyondgloss.sign_encoder(inputs_embeds=embeds).last_hidden_state
+        target = model.text_encoder(inputs_embeds=embeds).last_hidden_state
+    torch.testing.assert_close(sign, target)
+
+
+def test_translation_from_pretraining(tmp_path, tiny_backbones):
+    vision_path, text_path, _, text, _ = tiny_backbones
+    pretraining, tokenizer = BeyondGlossForPreTraining.from_pretrained_backbones(
+        vision_path, text_path, corpus_sentences=CORPUS, tgt_lang="de_DE", **TINY_ARCHITECTURE
+    )
+    with torch.no_grad():  # stand-in for pre-training: make every trainable weight distinctive
+        for parameter in pretraining.parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    pretraining.save_pretrained(tmp_path / "pretrained")
+    tokenizer.save_pretrained(tmp_path / "pretrained")
+
+    model, info = BeyondGlossForConditionalGeneration.from_pretraining(tmp_path / "pretrained", output_loading_info=True)
+    source = pretraining.state_dict()
+    target = model.state_dict()
+    for name, tensor in source.items():
+        if name.startswith("beyondgloss.visual_encoder."):
+            torch.testing.assert_close(target[name.replace("beyondgloss.", "", 1)], tensor)
+        elif name.startswith("beyondgloss.sign_encoder."):
+            torch.testing.assert_close(target[name.replace("beyondgloss.sign_encoder.", "translation_model.model.encoder.", 1)], tensor)
+    # The decoder comes from the mBART the pre-training model was built from (config.text_model_name_or_path).
+    assert model.config.text_model_name_or_path == str(text_path)
+    torch.testing.assert_close(model.translation_model.model.decoder.layers[0].fc1.weight, text.model.decoder.layers[0].fc1.weight)
+    old_id = AutoTokenizer.from_pretrained(text_path).convert_tokens_to_ids("▁küste")
+    new_id = tokenizer.convert_tokens_to_ids("▁küste")
+    torch.testing.assert_close(model.translation_model.lm_head.weight[new_id], text.lm_head.weight[old_id])
+    assert any("encoder.layers.0.self_attn.q_proj.lora_A" in n for n in info["from_pretraining"])
+    assert all("decoder" in n and "lora_" in n for n in info["newly_initialized"]), info["newly_initialized"][:5]
+    assert info["newly_initialized"]
+    assert _trainable(model) >= {n for n in info["newly_initialized"]}
+
+    model.eval()
+    with torch.no_grad():
+        sequences = model.generate(pixel_values=torch.randn(1, 6, 3, 56, 56), num_beams=2, max_new_tokens=4)
+    assert sequences[0, 0] == tokenizer.convert_tokens_to_ids("de_DE")
+
+
+def test_translation_from_pretraining_without_text_model(tmp_path, tester):
+    pretraining = BeyondGlossForPreTraining(tester.config)
+    pretraining.save_pretrained(tmp_path)
+    model, info = BeyondGlossForConditionalGeneration.from_pretraining(tmp_path, output_loading_info=True)
+    torch.testing.assert_close(model.translation_model.model.shared.weight, pretraining.text_encoder.embed_tokens.weight)
+    assert any(".decoder.layers.0.fc1.weight" in n for n in info["newly_initialized"])
