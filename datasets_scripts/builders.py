@@ -1,0 +1,872 @@
+"""Dataset builders for sign language translation: Phoenix14T, CSL-Daily, SynthSign and custom manifests.
+
+`datasets` >= 4 no longer runs loading scripts, so the builders are `datasets.GeneratorBasedBuilder` subclasses
+used directly, behind one entry point:
+
+```python
+from datasets_scripts import load_sign_dataset
+
+dataset = load_sign_dataset("phoenix14t", data_dir="PHOENIX-2014-T/labels", frames_dir="PHOENIX-2014-T/frames")
+```
+
+Every split is validated before anything is written: each source video or frame folder is opened, each extra is
+read, and all invalid samples are reported together in one `InvalidSamplesError` (or dropped with
+`drop_invalid=True`). Examples follow the data contract: `id`, `text`, `gloss`, `video` or `frames`, `num_frames`,
+`description`, `hand_features` and `hand_mask` (None where a sample has no such extra).
+"""
+
+import csv
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import av
+import datasets
+from datasets.fingerprint import Hasher
+from datasets.utils.tqdm import tqdm
+from PIL import Image
+
+from .features import (
+    DESCRIPTION_EXTENSIONS,
+    HAND_FEATURE_EXTENSIONS,
+    InvalidFileError,
+    find_sample_file,
+    read_description,
+    read_hand_features,
+)
+from .safe_pickle import UnsafePickleError, safe_load
+
+
+__all__ = [
+    "BUILDERS",
+    "CSLDaily",
+    "CustomSignDataset",
+    "InvalidSamplesError",
+    "LabelFormatError",
+    "Phoenix14T",
+    "SIGN_FEATURES",
+    "SignDatasetConfig",
+    "SignLanguageBuilder",
+    "SynthSign",
+    "list_frame_folder",
+    "load_sign_dataset",
+    "probe_frames",
+    "probe_video",
+    "read_gfslt_labels",
+    "read_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = ("mp4", "webm", "avi", "mkv")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+SPLITS = ("train", "validation", "test")
+_SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
+# GFSLT-VLP label files, one per split; the corpora call their validation split `dev`.
+LABEL_FILES = {"train": "labels.train", "validation": "labels.dev", "test": "labels.test"}
+
+# Sub-folders of data_dir used when the option is not given (the SynthSign layout).
+_DEFAULT_SUBFOLDERS = {
+    "frames_dir": "frames",
+    "videos_dir": "videos",
+    "descriptions_dir": "descriptions",
+    "hand_features_dir": "hand_features",
+}
+
+SIGN_FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "text": datasets.Value("string"),
+        "gloss": datasets.Value("string"),
+        "video": datasets.Value("string"),
+        "frames": datasets.List(datasets.Value("string")),
+        "num_frames": datasets.Value("int32"),
+        "description": datasets.Value("string"),
+        # T differs per sample; nested lists keep a missing sample None (Array2D would turn it into NaN).
+        "hand_features": datasets.List(datasets.List(datasets.Value("float16"))),
+        "hand_mask": datasets.List(datasets.Value("bool")),
+    }
+)
+
+
+class LabelFormatError(ValueError):
+    """A label file or manifest is not in the expected format; the message names the file and the problem."""
+
+
+class InvalidSamplesError(ValueError):
+    """One or more samples are unusable. `problems` lists `(split, sample id, "file: what is wrong")` for each."""
+
+    def __init__(self, dataset_name: str, problems: list[tuple[str, str, str]], nothing_left: bool = False):
+        self.problems = problems
+        num_samples = len({(split, sample_id) for split, sample_id, _ in problems})
+        lines = "\n".join(f"  [{split}] {sample_id}: {problem}" for split, sample_id, problem in problems)
+        if nothing_left:
+            advice = "no valid sample is left to prepare"
+        else:
+            advice = "fix them, or pass drop_invalid=True to leave them out"
+        plural = "s" if num_samples != 1 else ""
+        super().__init__(f"{num_samples} invalid sample{plural} in {dataset_name}; {advice}:\n{lines}")
+
+
+def _natural_key(text: str) -> list:
+    # re.split with a capturing group alternates text and digits, so the key's types line up between names.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _canonical_split(name: str) -> str:
+    if name not in _SPLIT_ALIASES:
+        raise ValueError(f"Unknown split {name!r}; expected one of {sorted(_SPLIT_ALIASES)}.")
+    return _SPLIT_ALIASES[name]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Sources: videos and frame folders
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _count_decoded_frames(path: str, announced: int) -> int:
+    count = 0
+    try:
+        with av.open(path) as container:
+            for _ in container.decode(video=0):
+                count += 1
+    except av.FFmpegError as err:
+        of_announced = f" of the {announced} it announces" if announced else ""
+        raise InvalidFileError(
+            path, f"video is truncated or corrupt: decoding failed after {count}{of_announced} frames ({err})"
+        ) from err
+    return count
+
+
+def probe_video(path: str) -> int:
+    """Check that `path` is a decodable video and return its number of frames.
+
+    Cheap by design: the container is opened, the first frame decoded and the packets of the video stream counted
+    without decoding them. The container's frame count is used when it agrees with the packets; when it is absent
+    or disagrees (a lying header, a truncated file) every frame is decoded and counted, which also exposes
+    truncation.
+
+    Raises:
+        InvalidFileError: missing, empty, unreadable or truncated file, no video stream, no decodable frame.
+    """
+    if not os.path.isfile(path):
+        raise InvalidFileError(path, "video file does not exist")
+    if os.path.getsize(path) == 0:
+        raise InvalidFileError(path, "video file is empty (0 bytes)")
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError) as err:
+        raise InvalidFileError(path, f"cannot be opened as a video ({err})") from err
+    with container:
+        if not container.streams.video:
+            raise InvalidFileError(path, "has no video stream")
+        stream = container.streams.video[0]
+        announced = stream.frames
+        try:
+            first_frame = next(container.decode(stream), None)
+        except av.FFmpegError as err:
+            raise InvalidFileError(path, f"the first video frame cannot be decoded ({err})") from err
+        if first_frame is None:
+            if announced > 0:
+                raise InvalidFileError(
+                    path, f"video is truncated or corrupt: it announces {announced} frames but none can be read"
+                )
+            raise InvalidFileError(path, "video stream has no frames")
+    packets = 0
+    try:
+        with av.open(path) as container:
+            packets = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
+    except av.FFmpegError:
+        packets = -1  # the demuxer stopped early: let decoding say how far the file goes
+    if announced > 0 and packets == announced:
+        return announced
+    return _count_decoded_frames(path, announced)
+
+
+def list_frame_folder(folder: str) -> list[str]:
+    """Return the image files of a frame folder, naturally sorted (`img2` before `img10`)."""
+    if not os.path.isdir(folder):
+        raise InvalidFileError(folder, "frame folder does not exist")
+    images = [name for name in os.listdir(folder) if name.lower().endswith(IMAGE_EXTENSIONS)]
+    if not images:
+        raise InvalidFileError(folder, f"frame folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return [os.path.join(folder, name) for name in sorted(images, key=_natural_key)]
+
+
+def probe_frames(frames: list[str]) -> int:
+    """Check that every listed frame file exists and the first and last decode; return the number of frames."""
+    if not frames:
+        raise InvalidFileError("<no frames>", "the sample lists no frame files")
+    listings: dict[str, set[str]] = {}
+    missing = []
+    for path in frames:
+        folder, name = os.path.split(path)
+        if folder not in listings:
+            if not os.path.isdir(folder):
+                raise InvalidFileError(folder, "frame folder does not exist")
+            listings[folder] = set(os.listdir(folder))
+        if name not in listings[folder]:
+            missing.append(path)
+    if missing:
+        raise InvalidFileError(missing[0], f"frame file is missing ({len(missing)} of {len(frames)} frames missing)")
+    for path in dict.fromkeys((frames[0], frames[-1])):
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, SyntaxError, ValueError) as err:
+            raise InvalidFileError(path, f"frame cannot be read as an image ({err})") from err
+    return len(frames)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Label files and manifests
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SampleEntry:
+    """One sample as the label file or manifest states it, before its files are checked."""
+
+    id: str
+    text: str | None
+    source: str  # the label file (or manifest line) the entry comes from, for error messages
+    gloss: str | None = None
+    length: int | None = None
+    video: str | None = None
+    frames: list[str] | str | None = None  # explicit frame files, or a frame folder
+    description: str | None = None
+    hand_features: str | None = None
+
+
+# A missing text is reported per sample (as an empty target); a value of the wrong type means a different format.
+_LABEL_FIELD_TYPES = {
+    "name": (str,),
+    "text": (str, type(None)),
+    "gloss": (str, type(None)),
+    "length": (int, type(None)),
+    "imgs_path": (list, tuple, type(None)),
+}
+
+
+def read_gfslt_labels(path: str) -> list[dict]:
+    """Read a GFSLT-VLP label file: a (gzip-)pickled dict `name -> {name, gloss, text, length, imgs_path}`.
+
+    The pickle goes through the restricted unpickler. Returns the entries in file order, each with `name` filled
+    in from its key when absent.
+
+    Raises:
+        LabelFormatError: the file is not a readable pickle or not in this format (message names the file).
+        UnsafePickleError: the pickle references code.
+    """
+    try:
+        content = safe_load(path)
+    except UnsafePickleError:
+        raise
+    except (OSError, ValueError) as err:
+        raise LabelFormatError(f"{path} is not a GFSLT-VLP label file: {err}") from err
+    expected = "a dict mapping sample names to {'name', 'gloss', 'text', 'length', 'imgs_path'} (GFSLT-VLP format)"
+    if not isinstance(content, dict):
+        raise LabelFormatError(f"{path}: expected {expected}, got a {type(content).__name__}.")
+    entries = []
+    for key, entry in content.items():
+        if not isinstance(entry, dict) or "text" not in entry:
+            raise LabelFormatError(f"{path}: entry {key!r} is not a dict with a 'text' field; expected {expected}.")
+        entry = {"name": key, **entry}
+        for field, kinds in _LABEL_FIELD_TYPES.items():
+            if not isinstance(entry.get(field), kinds):
+                raise LabelFormatError(
+                    f"{path}: entry {key!r} has a {type(entry.get(field)).__name__} '{field}'; expected {expected}."
+                )
+        entries.append(entry)
+    return entries
+
+
+def read_manifest(path: str) -> list[tuple[int, dict]]:
+    """Read a JSONL or CSV manifest; return `(line number, row)` pairs.
+
+    Raises:
+        LabelFormatError: unreadable file, a line that is not a JSON object, or missing `id`/`text` columns.
+    """
+    rows = []
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            if path.lower().endswith(".csv"):
+                reader = csv.DictReader(handle)
+                missing = {"id", "text"} - set(reader.fieldnames or ())
+                if missing:
+                    raise LabelFormatError(
+                        f"{path}: the CSV header {reader.fieldnames} lacks the column(s) {sorted(missing)}; "
+                        "expected id, text, video or frames, and optionally gloss, description, hand_features."
+                    )
+                # Empty cells of optional columns mean "not given"; an empty text stays, to be reported per sample.
+                rows = [
+                    (reader.line_num, {k: v for k, v in row.items() if k in ("id", "text") or v not in (None, "")})
+                    for row in reader
+                ]
+            else:
+                for line_number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise LabelFormatError(f"{path}:{line_number}: not a JSON object ({err}).") from err
+                    if not isinstance(row, dict):
+                        raise LabelFormatError(f"{path}:{line_number}: expected a JSON object, got {row!r}.")
+                    rows.append((line_number, row))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise LabelFormatError(f"{path} is not a readable manifest ({err}).") from err
+    for line_number, row in rows:
+        for key in ("id", "text"):
+            if key not in row:
+                raise LabelFormatError(f"{path}:{line_number}: the row has no '{key}'.")
+        if not isinstance(row["id"], (str, int)) or row["id"] == "":
+            raise LabelFormatError(f"{path}:{line_number}: 'id' must be a non-empty string, got {row['id']!r}.")
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SignDatasetConfig(datasets.BuilderConfig):
+    """Options of the sign language builders.
+
+    Args:
+        frames_dir: root of the frame folders (`<frames_dir>/<name>/` holding images; Phoenix14T's `imgs_path`
+            entries resolve against it). Defaults to `<data_dir>/frames` when that folder exists.
+        videos_dir: root of the videos (`<videos_dir>/<name>.mp4|webm|avi|mkv`). Defaults to `<data_dir>/videos`.
+        descriptions_dir: descriptor JSONs (`<dir>/<name>.json`). Defaults to `<data_dir>/descriptions`.
+        hand_features_dir: hand features (`<dir>/<name>.safetensors|npz|npy|lzma|xz|pkl`). Defaults to
+            `<data_dir>/hand_features`.
+        manifest: custom builder only: a JSONL/CSV manifest path (split from its `split` column, else `train`) or a
+            dict `{split: path}`. Defaults to `<data_dir>/{train,validation,test}.jsonl|csv`.
+        drop_invalid: leave invalid samples out (with a logged count) instead of raising `InvalidSamplesError`.
+        splits: prepare only these splits (`train`, `validation`/`dev`, `test`).
+    """
+
+    frames_dir: str | None = None
+    videos_dir: str | None = None
+    descriptions_dir: str | None = None
+    hand_features_dir: str | None = None
+    manifest: str | dict | None = None
+    drop_invalid: bool = False
+    splits: tuple[str, ...] | None = None
+
+
+class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
+    """Shared machinery: directory defaults, validation of every sample, extras lookup and example generation.
+
+    Subclasses provide `_read_split_entries()` (the samples of each split, as stated by their labels) and
+    `_source_files()` (the files whose content defines the dataset, to key the cache on).
+    """
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = SignDatasetConfig
+    # A sample's hand features reach ~200 KB (300 frames x 288 float16): flush to disk every 100 examples.
+    DEFAULT_WRITER_BATCH_SIZE = 100
+    DATASET_NAME = "sign_language"
+    DATASET_DESCRIPTION = ""
+    HOMEPAGE = ""
+    LICENSE = ""
+    CITATION = ""
+    # Phoenix14T's label entries list their frame files; other corpora are found by sample name.
+    USE_IMGS_PATH = False
+    REQUIRES_SOURCE_DIR = True
+
+    def __init__(self, *args, hash: str | None = None, **kwargs):
+        kwargs.setdefault("dataset_name", self.DATASET_NAME)
+        super().__init__(*args, hash=hash, **kwargs)
+        self._num_workers = 1
+        if hash is None:
+            # Key the cache on the label files as well as the options: a corpus regenerated into the same folder
+            # must not be served from the previous preparation.
+            self.hash = Hasher.hash(self._source_fingerprint())
+            self._cache_dir = self._build_cache_dir()
+            self._output_dir = self._cache_dir
+            if os.path.exists(os.path.join(self._cache_dir, datasets.config.DATASET_INFO_FILENAME)):
+                self.info = datasets.DatasetInfo.from_directory(self._cache_dir)
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=self.DATASET_DESCRIPTION,
+            features=SIGN_FEATURES,
+            homepage=self.HOMEPAGE,
+            license=self.LICENSE,
+            citation=self.CITATION,
+        )
+
+    def download_and_prepare(self, *args, num_proc: int | None = None, **kwargs):
+        """`datasets.DatasetBuilder.download_and_prepare`; `num_proc` also parallelises the validation pass."""
+        self._num_workers = max(1, num_proc or 1)
+        super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
+
+    # -- configuration ----------------------------------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> str | None:
+        return os.path.abspath(self.config.data_dir) if self.config.data_dir else None
+
+    def _directory(self, option: str) -> str | None:
+        """The folder an option names, else its default sub-folder of data_dir when that exists, else None."""
+        value = getattr(self.config, option)
+        if value:
+            return os.path.abspath(value)
+        default = os.path.join(self.data_dir, _DEFAULT_SUBFOLDERS[option]) if self.data_dir else None
+        return default if default and os.path.isdir(default) else None
+
+    def _source_files(self) -> list[str]:
+        raise NotImplementedError
+
+    def _source_fingerprint(self) -> list:
+        fingerprint = []
+        for path in self._source_files():
+            if os.path.isfile(path):
+                stat = os.stat(path)
+                fingerprint.append((os.path.abspath(path), stat.st_size, stat.st_mtime_ns))
+        return fingerprint
+
+    def _read_split_entries(self) -> dict[str, list[SampleEntry]]:
+        raise NotImplementedError
+
+    def _selected_splits(self, available: list[str]) -> list[str]:
+        if not self.config.splits:
+            return available
+        splits = [self.config.splits] if isinstance(self.config.splits, str) else self.config.splits
+        requested = [_canonical_split(name) for name in splits]
+        absent = [name for name in requested if name not in available]
+        if absent:
+            raise ValueError(f"{self.dataset_name}: no data for split(s) {absent}; found {available}.")
+        return [name for name in SPLITS if name in requested]
+
+    # -- validation -------------------------------------------------------------------------------------------------
+
+    def _locate_source(self, entry: SampleEntry) -> tuple[str | None, list[str] | None]:
+        """Return `(video, None)` or `(None, frames)` for a sample."""
+        if entry.video is not None:
+            return entry.video, None
+        if isinstance(entry.frames, list):
+            if not entry.frames:
+                raise InvalidFileError(entry.source, "the sample lists no frame files")
+            return None, entry.frames
+        if isinstance(entry.frames, str):
+            return None, list_frame_folder(entry.frames)
+        videos_dir, frames_dir = self._directory("videos_dir"), self._directory("frames_dir")
+        if videos_dir:
+            video = find_sample_file(videos_dir, entry.id, VIDEO_EXTENSIONS)
+            if video:
+                return video, None
+        if frames_dir:
+            for candidate in (entry.id, os.path.basename(entry.id)):
+                folder = os.path.join(frames_dir, candidate)
+                if os.path.isdir(folder):
+                    return None, list_frame_folder(folder)
+        if not (videos_dir or frames_dir):
+            reason = "the sample gives no video or frames, and no videos_dir or frames_dir was given to find them in"
+            raise InvalidFileError(entry.source, reason)
+        video_pattern = f"{os.path.join(videos_dir or '', entry.id)}.{{{','.join(VIDEO_EXTENSIONS)}}}"
+        folder = os.path.join(frames_dir or "", entry.id) + os.sep
+        if videos_dir and frames_dir:
+            raise InvalidFileError(video_pattern, f"no such video file, and no frame folder {folder}")
+        if videos_dir:
+            raise InvalidFileError(video_pattern, "no such video file")
+        raise InvalidFileError(folder, "frame folder does not exist")
+
+    def _check_sample(self, entry: SampleEntry) -> tuple[dict, list[str]]:
+        """Validate one sample; return its record for `_generate_examples` and the problems found (all of them)."""
+        problems = []
+        if not isinstance(entry.text, str) or not entry.text.strip():
+            problems.append(f"{entry.source}: the target sentence (text) is empty")
+        video = frames = num_frames = None
+        try:
+            video, frames = self._locate_source(entry)
+            num_frames = probe_video(video) if video else probe_frames(frames)
+        except InvalidFileError as err:
+            problems.append(str(err))
+        except OSError as err:  # e.g. a folder that cannot be listed
+            problems.append(f"{err.filename or entry.source}: {err.strerror or err}")
+
+        description = entry.description
+        descriptions_dir = self._directory("descriptions_dir")
+        if description is None and descriptions_dir:
+            path = find_sample_file(descriptions_dir, entry.id, DESCRIPTION_EXTENSIONS)
+            if path:
+                try:
+                    description = read_description(path)
+                except InvalidFileError as err:
+                    problems.append(str(err))
+
+        hand_features = entry.hand_features
+        hand_features_dir = self._directory("hand_features_dir")
+        if hand_features is None and hand_features_dir:
+            hand_features = find_sample_file(hand_features_dir, entry.id, HAND_FEATURE_EXTENSIONS)
+        if hand_features is not None:
+            if not os.path.isfile(hand_features):
+                problems.append(f"{hand_features}: hand feature file does not exist")
+            else:
+                try:
+                    read_hand_features(hand_features, num_frames)
+                except InvalidFileError as err:
+                    problems.append(str(err))
+
+        record = {
+            "id": entry.id,
+            "text": entry.text,
+            "gloss": entry.gloss,
+            "video": video,
+            "frames": frames,
+            "num_frames": num_frames,
+            "description": description,
+            "hand_features": hand_features,
+            "label_length": entry.length,
+        }
+        return record, problems
+
+    def _check_split(self, split: str, entries: list[SampleEntry]) -> list[tuple[dict, list[str]]]:
+        progress = tqdm(total=len(entries), desc=f"Checking {self.dataset_name} {split}", unit=" samples")
+        with progress:
+            if self._num_workers > 1:
+                with ThreadPoolExecutor(max_workers=self._num_workers) as pool:
+                    results = []
+                    for result in pool.map(self._check_sample, entries):
+                        results.append(result)
+                        progress.update()
+                    return results
+            results = []
+            for entry in entries:
+                results.append(self._check_sample(entry))
+                progress.update()
+            return results
+
+    def _log_split_summary(self, split: str, records: list[dict]) -> None:
+        extras = (
+            ("description", "description", "descriptions_dir"),
+            ("hand features", "hand_features", "hand_features_dir"),
+        )
+        for label, key, option in extras:
+            missing = sum(record[key] is None for record in records)
+            if not missing:
+                continue
+            if self._directory(option):
+                logger.warning(f"{split}: {missing} of {len(records)} samples have no {label}.")
+            else:
+                logger.info(f"{split}: {missing} of {len(records)} samples have no {label} (no {option} given).")
+        mismatched = sum(
+            record["label_length"] is not None and record["label_length"] != record["num_frames"] for record in records
+        )
+        if mismatched:
+            logger.warning(
+                f"{split}: {mismatched} of {len(records)} samples have a frame count that differs from the length in "
+                "their label entry; num_frames is taken from the video or frame folder."
+            )
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        split_entries = self._read_split_entries()
+        if self.REQUIRES_SOURCE_DIR and not (self._directory("videos_dir") or self._directory("frames_dir")):
+            raise ValueError(
+                f"{self.dataset_name} needs frames_dir (the root of the frame folders) or videos_dir (the root of the "
+                f"videos); neither was given and data_dir {self.data_dir} has no frames/ or videos/ folder."
+            )
+        selected = {split: split_entries[split] for split in self._selected_splits(list(split_entries))}
+        checked = {split: self._check_split(split, entries) for split, entries in selected.items()}
+        problems = [
+            (split, record["id"], problem)
+            for split, results in checked.items()
+            for record, record_problems in results
+            for problem in record_problems
+        ]
+        if problems and not self.config.drop_invalid:
+            raise InvalidSamplesError(self.dataset_name, problems)
+
+        generators = []
+        for split, results in checked.items():
+            records = [record for record, record_problems in results if not record_problems]
+            dropped = len(results) - len(records)
+            if dropped:
+                reasons = "\n".join(f"  {sample}: {problem}" for where, sample, problem in problems if where == split)
+                logger.warning(f"{split}: dropped {dropped} of {len(results)} invalid samples:\n{reasons}")
+            if not records:
+                logger.warning(f"{split}: no valid sample is left; the split is left out.")
+                continue
+            self._log_split_summary(split, records)
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"samples": records}))
+        if not generators:
+            raise InvalidSamplesError(self.dataset_name, problems, nothing_left=True)
+        return generators
+
+    def _generate_examples(self, samples: list[dict]) -> Iterator[tuple[str, dict]]:
+        for record in samples:
+            hand = None
+            if record["hand_features"] is not None:
+                hand = read_hand_features(record["hand_features"], record["num_frames"])
+            yield record["id"], {
+                "id": record["id"],
+                "text": record["text"],
+                "gloss": record["gloss"],
+                "video": record["video"],
+                "frames": record["frames"],
+                "num_frames": record["num_frames"],
+                "description": record["description"],
+                "hand_features": None if hand is None else hand.features,
+                "hand_mask": None if hand is None else hand.mask,
+            }
+
+
+class _GFSLTLabelBuilder(SignLanguageBuilder):
+    """Corpora described by GFSLT-VLP label files `labels.train|dev|test` in `data_dir`."""
+
+    def _label_files(self) -> dict[str, str]:
+        if not self.data_dir:
+            raise ValueError(f"{self.dataset_name} needs data_dir, the folder holding labels.train|dev|test.")
+        return {split: os.path.join(self.data_dir, name) for split, name in LABEL_FILES.items()}
+
+    def _source_files(self) -> list[str]:
+        return list(self._label_files().values()) if self.data_dir else []
+
+    def _read_split_entries(self) -> dict[str, list[SampleEntry]]:
+        label_files = {split: path for split, path in self._label_files().items() if os.path.isfile(path)}
+        if not label_files:
+            raise FileNotFoundError(
+                f"{self.dataset_name}: no label files ({', '.join(LABEL_FILES.values())}) in {self.data_dir}."
+            )
+        frames_dir = self._directory("frames_dir")
+        split_entries = {}
+        for split, path in label_files.items():
+            entries = []
+            for entry in read_gfslt_labels(path):
+                frames = None
+                if self.USE_IMGS_PATH and entry.get("imgs_path") and frames_dir:
+                    frames = [os.path.join(frames_dir, image) for image in entry["imgs_path"]]
+                entries.append(
+                    SampleEntry(
+                        id=entry["name"],
+                        text=entry["text"],
+                        source=path,
+                        gloss=entry.get("gloss"),
+                        length=entry.get("length"),
+                        frames=frames,
+                    )
+                )
+            split_entries[split] = entries
+        return split_entries
+
+
+class Phoenix14T(_GFSLTLabelBuilder):
+    """RWTH-PHOENIX-Weather 2014 T (German weather forecasts in DGS; 7096 / 519 / 642 samples).
+
+    `data_dir` holds the GFSLT-VLP label files; frames are found through each entry's `imgs_path`, relative to
+    `frames_dir` (the release's `features/fullFrame-210x260px`), or as videos under `videos_dir`.
+    """
+
+    DATASET_NAME = "phoenix14t"
+    DATASET_DESCRIPTION = "RWTH-PHOENIX-Weather 2014 T: German sign language (DGS) weather forecasts with German text."
+    HOMEPAGE = "https://www-i6.informatik.rwth-aachen.de/~koller/RWTH-PHOENIX-2014-T/"
+    LICENSE = "CC BY-NC-SA 3.0"
+    CITATION = (
+        "@inproceedings{camgoz2018neural, title={Neural Sign Language Translation}, author={Camgoz, Necati Cihan "
+        "and Hadfield, Simon and Koller, Oscar and Ney, Hermann and Bowden, Richard}, booktitle={CVPR}, year={2018}}"
+    )
+    USE_IMGS_PATH = True
+    BUILDER_CONFIGS = [SignDatasetConfig(name="phoenix14t", version=SignLanguageBuilder.VERSION)]
+
+
+class CSLDaily(_GFSLTLabelBuilder):
+    """CSL-Daily (Chinese sign language, daily life; 18401 / 1077 / 1176 samples).
+
+    `data_dir` holds the GFSLT-VLP label files; each sample's frames are the images of `<frames_dir>/<name>/`
+    (or `<frames_dir>/<basename of name>/`), or its video is under `videos_dir`.
+    """
+
+    DATASET_NAME = "csl_daily"
+    DATASET_DESCRIPTION = "CSL-Daily: Chinese sign language about daily life with Chinese text."
+    HOMEPAGE = "http://home.ustc.edu.cn/~zhouh156/dataset/csl-daily/"
+    LICENSE = "Research use only (CSL-Daily license agreement)"
+    CITATION = (
+        "@inproceedings{zhou2021improving, title={Improving Sign Language Translation with Monolingual Data by Sign "
+        "Back-Translation}, author={Zhou, Hao and Zhou, Wengang and Qi, Weizhen and Pu, Junfu and Li, Houqiang}, "
+        "booktitle={CVPR}, year={2021}}"
+    )
+    BUILDER_CONFIGS = [SignDatasetConfig(name="csl_daily", version=SignLanguageBuilder.VERSION)]
+
+
+class SynthSign(_GFSLTLabelBuilder):
+    """SynthSign, the procedural corpus written by `python -m datasets_scripts.synthsign`.
+
+    Layout: `labels.*` in `data_dir`, `videos/<name>.mp4`, `descriptions/<name>.json` and
+    `hand_features/<name>.safetensors` beside them (each folder can be overridden by its option).
+    """
+
+    DATASET_NAME = "synthsign"
+    DATASET_DESCRIPTION = "SynthSign: procedurally rendered signing with hand features and hand-motion descriptions."
+    LICENSE = "MIT"
+    BUILDER_CONFIGS = [SignDatasetConfig(name="synthsign", version=SignLanguageBuilder.VERSION)]
+
+    def _source_files(self) -> list[str]:
+        metadata = [os.path.join(self.data_dir, "synthsign.json")] if self.data_dir else []
+        return super()._source_files() + metadata
+
+
+class CustomSignDataset(SignLanguageBuilder):
+    """Any corpus described by JSONL or CSV manifests.
+
+    Columns: `id`, `text`, `video` (a file) or `frames` (a folder, or in JSONL a list of files), and optionally
+    `gloss`, `description` (the text itself), `hand_features` (a file). Relative paths resolve against the
+    manifest's folder. A sample without `video`/`frames` is looked up by id under `videos_dir`/`frames_dir`, and
+    one without `description`/`hand_features` under `descriptions_dir`/`hand_features_dir`.
+    """
+
+    DATASET_NAME = "custom_sign"
+    DATASET_DESCRIPTION = "Sign language videos or frame folders with their translations, listed in manifests."
+    REQUIRES_SOURCE_DIR = False
+    BUILDER_CONFIGS = [SignDatasetConfig(name="custom", version=SignLanguageBuilder.VERSION)]
+
+    def _manifests(self) -> dict[str | None, str]:
+        """Map each split to its manifest; the key None marks one manifest whose rows carry their split."""
+        manifest = self.config.manifest
+        if isinstance(manifest, dict):
+            return {_canonical_split(split): os.path.abspath(path) for split, path in manifest.items()}
+        if manifest:
+            return {None: os.path.abspath(manifest)}
+        if not self.data_dir:
+            return {}
+        found: dict[str, list[str]] = {}
+        for stem, split in _SPLIT_ALIASES.items():
+            for extension in ("jsonl", "csv"):
+                path = os.path.join(self.data_dir, f"{stem}.{extension}")
+                if os.path.isfile(path):
+                    found.setdefault(split, []).append(path)
+        ambiguous = {split: paths for split, paths in found.items() if len(paths) > 1}
+        if ambiguous:
+            raise LabelFormatError(f"{self.data_dir}: several manifests for the same split: {ambiguous}.")
+        return {split: paths[0] for split, paths in found.items()}
+
+    def _source_files(self) -> list[str]:
+        return list(self._manifests().values())
+
+    def _entry_from_row(self, path: str, line_number: int, row: dict) -> SampleEntry:
+        base = os.path.dirname(path)
+
+        def resolve(value):
+            if value is None:
+                return None
+            if not isinstance(value, str):
+                raise LabelFormatError(f"{path}:{line_number}: expected a path, got {value!r}.")
+            return os.path.normpath(os.path.join(base, value))
+
+        def optional_text(key):
+            value = row.get(key)
+            return str(value) if value not in (None, "") else None
+
+        frames = row.get("frames")
+        frames = [resolve(frame) for frame in frames] if isinstance(frames, list) else resolve(frames)
+        return SampleEntry(
+            id=str(row["id"]),
+            text=row["text"] if isinstance(row["text"], str) else None,
+            source=f"{path}:{line_number}",
+            gloss=optional_text("gloss"),
+            video=resolve(row.get("video")),
+            frames=frames,
+            description=optional_text("description"),
+            hand_features=resolve(row.get("hand_features")),
+        )
+
+    def _read_split_entries(self) -> dict[str, list[SampleEntry]]:
+        manifests = self._manifests()
+        if not manifests:
+            raise FileNotFoundError(
+                "custom: no manifest given (manifest=...) and data_dir has no train/validation/test .jsonl or .csv."
+            )
+        split_entries: dict[str, list[SampleEntry]] = {}
+        for split, path in manifests.items():
+            for line_number, row in read_manifest(path):
+                row_split = split
+                if row_split is None:
+                    try:
+                        row_split = _canonical_split(str(row.get("split", "train")))
+                    except ValueError as err:
+                        raise LabelFormatError(f"{path}:{line_number}: {err}") from err
+                split_entries.setdefault(row_split, []).append(self._entry_from_row(path, line_number, row))
+        for split, entries in split_entries.items():
+            seen: dict[str, str] = {}
+            for entry in entries:
+                if entry.id in seen:
+                    raise LabelFormatError(f"{entry.source}: duplicate id {entry.id!r} (first at {seen[entry.id]}).")
+                seen[entry.id] = entry.source
+        return {split: split_entries[split] for split in SPLITS if split in split_entries}
+
+
+BUILDERS: dict[str, type[SignLanguageBuilder]] = {
+    "phoenix14t": Phoenix14T,
+    "csl_daily": CSLDaily,
+    "synthsign": SynthSign,
+    "custom": CustomSignDataset,
+}
+
+
+def load_sign_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    num_proc: int | None = None,
+    download_mode: str | datasets.DownloadMode | None = None,
+    **options,
+) -> datasets.DatasetDict:
+    """Prepare (or reuse from the cache) a sign language dataset and return its splits.
+
+    Args:
+        name: `phoenix14t`, `csl_daily`, `synthsign` or `custom`.
+        data_dir: the folder with the label files (`labels.train|dev|test`) or manifests.
+        cache_dir: where prepared Arrow files go (the `datasets` cache by default). The cache is keyed by the
+            options and the label files; after editing videos or extras in place, pass
+            `download_mode="force_redownload"`.
+        num_proc: processes for writing and threads for validating the samples.
+        download_mode: a `datasets.DownloadMode`, e.g. `"force_redownload"` to prepare again.
+        **options: `SignDatasetConfig` fields: `frames_dir`, `videos_dir`, `descriptions_dir`, `hand_features_dir`,
+            `manifest`, `drop_invalid`, `splits`.
+
+    Returns:
+        A `datasets.DatasetDict` with the prepared splits among `train`, `validation`, `test`.
+
+    Raises:
+        InvalidSamplesError: some samples are unusable (all are listed); nothing is written to the cache.
+        LabelFormatError: a label file or manifest is not in the expected format.
+    """
+    if name not in BUILDERS:
+        raise ValueError(f"Unknown sign dataset {name!r}; choose one of {sorted(BUILDERS)}.")
+    unknown = set(options) - {field for field in SignDatasetConfig.__dataclass_fields__}
+    if unknown:
+        raise TypeError(f"Unknown option(s) {sorted(unknown)} for load_sign_dataset.")
+    # Absolute paths and no None values, so that the same data always maps to the same cache entry.
+    config = {key: value for key, value in options.items() if value is not None}
+    for key in _DEFAULT_SUBFOLDERS:
+        if key in config:
+            config[key] = os.path.abspath(config[key])
+    if isinstance(config.get("manifest"), (str, os.PathLike)):
+        config["manifest"] = os.path.abspath(config["manifest"])
+    elif isinstance(config.get("manifest"), dict):
+        config["manifest"] = {split: os.path.abspath(path) for split, path in sorted(config["manifest"].items())}
+    if "splits" in config:
+        splits = [config["splits"]] if isinstance(config["splits"], str) else config["splits"]
+        config["splits"] = tuple(sorted({_canonical_split(split) for split in splits}, key=SPLITS.index))
+    builder = BUILDERS[name](
+        data_dir=os.path.abspath(data_dir) if data_dir is not None else None,
+        cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
+        **config,
+    )
+    builder.download_and_prepare(num_proc=num_proc, download_mode=download_mode)
+    dataset = builder.as_dataset()
+    return datasets.DatasetDict({split: dataset[split] for split in SPLITS if split in dataset})
