@@ -1,6 +1,13 @@
 """BeyondGloss: hand-centric gloss-free sign language translation for Hugging Face transformers."""
 
-from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForSeq2SeqLM
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForPreTraining,
+    AutoModelForSeq2SeqLM,
+    AutoProcessor,
+    AutoVideoProcessor,
+)
 
 from .configuration_beyondgloss import BeyondGlossConfig
 from .modeling_beyondgloss import (
@@ -13,6 +20,9 @@ from .modeling_beyondgloss import (
     ContrastiveAlignmentLoss,
     HandDistillationLoss,
 )
+from .data_collator import BeyondGlossDataCollator
+from .processing_beyondgloss import BeyondGlossProcessor
+from .video_processing_beyondgloss import BeyondGlossVideoProcessor
 from .vocabulary import build_tokenizer_from_corpus, trim_text_model, trim_vocabulary
 
 
@@ -20,15 +30,20 @@ AutoConfig.register(BeyondGlossConfig.model_type, BeyondGlossConfig, exist_ok=Tr
 AutoModel.register(BeyondGlossConfig, BeyondGlossModel, exist_ok=True)
 AutoModelForPreTraining.register(BeyondGlossConfig, BeyondGlossForPreTraining, exist_ok=True)
 AutoModelForSeq2SeqLM.register(BeyondGlossConfig, BeyondGlossForConditionalGeneration, exist_ok=True)
+AutoVideoProcessor.register(BeyondGlossConfig, BeyondGlossVideoProcessor, exist_ok=True)
+AutoProcessor.register(BeyondGlossConfig, BeyondGlossProcessor, exist_ok=True)
 
 __all__ = [
     "BeyondGlossConfig",
+    "BeyondGlossDataCollator",
     "BeyondGlossForConditionalGeneration",
     "BeyondGlossForPreTraining",
     "BeyondGlossForPreTrainingOutput",
     "BeyondGlossModel",
     "BeyondGlossModelOutput",
     "BeyondGlossPreTrainedModel",
+    "BeyondGlossProcessor",
+    "BeyondGlossVideoProcessor",
     "ContrastiveAlignmentLoss",
     "HandDistillationLoss",
     "build_tokenizer_from_corpus",

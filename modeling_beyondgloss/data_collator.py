@@ -1,0 +1,188 @@
+"""Data collator for BeyondGloss: turns dataset examples into the inputs of the BeyondGloss models.
+
+Decoding is the expensive part and happens here, inside the DataLoader workers, so `num_workers` parallelises it.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .processing_beyondgloss import BeyondGlossProcessor
+from .video_processing_beyondgloss import BeyondGlossVideoProcessor
+
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("translation", "pretraining")
+
+
+@dataclass
+class BeyondGlossDataCollator:
+    r"""
+    Collates examples of a sign language dataset (`datasets_scripts.load_sign_dataset`) into model inputs.
+
+    Each example has `video` (a video file path) or `frames` (frame image paths), `text`, and optionally
+    `description_embeds` (`[D_desc]`), `hand_features` (`[T, D]`, one row per source frame) and `hand_mask` (`[T]`).
+
+    The batch holds `pixel_values` `(batch, frames, 3, H, W)` float32 and `pixel_mask` `(batch, frames)` long; for
+    `task="translation"` `labels` (target-mode tokens, padding -100), for `task="pretraining"` `input_ids` and
+    `attention_mask` of the sentence; `description_embeds` `(batch, D_desc)` float32 with `description_mask`
+    `(batch,)` bool when any example has a description; `hand_features` `(batch, frames, D)` float32 with `hand_mask`
+    `(batch, frames)` long when any example has hand features. Hand features are taken at the source frames the
+    video processor kept, so they stay aligned with `pixel_values` under truncation, uniform sampling or fps
+    resampling; `hand_mask` is 1 where the frame is real, a hand was found, and the features cover that frame.
+
+    Args:
+        processor ([`BeyondGlossProcessor`], *optional*):
+            Provides the video processor and the tokenizer.
+        video_processor ([`BeyondGlossVideoProcessor`], *optional*):
+            Used instead of `processor.video_processor` when given.
+        tokenizer ([`PreTrainedTokenizerBase`], *optional*):
+            Used instead of `processor.tokenizer` when given.
+        task (`str`, *optional*, defaults to `"translation"`):
+            `"translation"` (labels) or `"pretraining"` (input_ids and attention_mask).
+        training (`bool`, *optional*, defaults to `False`):
+            Random crop and augmentation of the clips.
+        max_target_length (`int`, *optional*, defaults to 128):
+            Sentences are truncated to this many tokens; `None` keeps them whole.
+        label_pad_token_id (`int`, *optional*, defaults to -100):
+            Value of padded label positions, ignored by the loss.
+    """
+
+    processor: BeyondGlossProcessor | None = None
+    video_processor: BeyondGlossVideoProcessor | None = None
+    tokenizer: PreTrainedTokenizerBase | None = None
+    task: str = "translation"
+    training: bool = False
+    max_target_length: int | None = 128
+    label_pad_token_id: int = -100
+    _warned_short_hand_features: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self):
+        if self.processor is not None:
+            self.video_processor = self.video_processor or self.processor.video_processor
+            self.tokenizer = self.tokenizer or self.processor.tokenizer
+        if self.video_processor is None or self.tokenizer is None:
+            raise ValueError("BeyondGlossDataCollator needs a processor, or a video_processor and a tokenizer.")
+        if self.task not in TASKS:
+            raise ValueError(f"`task` must be one of {TASKS}, got {self.task!r}.")
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if not examples:
+            raise ValueError("Cannot collate an empty list of examples.")
+        decoded = [self._decode(example) for example in examples]
+        pixel_values, pixel_mask = self.video_processor.transform_batch(
+            [clip.frames for clip in decoded], training=self.training
+        )
+        batch = {"pixel_values": pixel_values, "pixel_mask": pixel_mask}
+        batch.update(self._tokenize(examples))
+        batch.update(self._description_inputs(examples))
+        batch.update(self._hand_inputs(examples, [clip.frame_indices for clip in decoded], pixel_mask.shape[1]))
+        return batch
+
+    def _decode(self, example: dict[str, Any]):
+        source = example.get("video") or example.get("frames")
+        if not source:
+            raise ValueError(f"Example {_name(example)} has neither a `video` nor `frames`.")
+        return self.video_processor.decode_clip(source, fps=example.get("fps"))
+
+    def _tokenize(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        texts = [example.get("text") for example in examples]
+        if all(text is None for text in texts):
+            return {}  # unlabelled clips, e.g. for generation
+        for example, text in zip(examples, texts):
+            if text is None:
+                raise ValueError(f"Example {_name(example)} has no `text` while others in the batch do.")
+        options = {
+            "padding": True,
+            "truncation": self.max_target_length is not None,
+            "max_length": self.max_target_length,
+            "return_tensors": "pt",
+        }
+        if self.task == "pretraining":
+            tokens = self.tokenizer(text=texts, **options)
+            return {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+        targets = self.tokenizer(text_target=texts, **options)
+        labels = targets["input_ids"].masked_fill(targets["attention_mask"] == 0, self.label_pad_token_id)
+        return {"labels": labels}
+
+    def _description_inputs(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        embeddings = [example.get("description_embeds") for example in examples]
+        present = [embedding for embedding in embeddings if embedding is not None]
+        if not present:
+            return {}
+        width = len(present[0])
+        description_embeds = torch.zeros(len(examples), width)
+        description_mask = torch.zeros(len(examples), dtype=torch.bool)
+        for row, (example, embedding) in enumerate(zip(examples, embeddings)):
+            if embedding is None:
+                continue
+            embedding = torch.as_tensor(np.asarray(embedding, dtype=np.float32))
+            if embedding.shape != (width,):
+                raise ValueError(
+                    f"Example {_name(example)} has a description embedding of shape {tuple(embedding.shape)}; "
+                    f"the batch's first one has ({width},)."
+                )
+            description_embeds[row] = embedding
+            description_mask[row] = True
+        return {"description_embeds": description_embeds, "description_mask": description_mask}
+
+    def _hand_inputs(
+        self, examples: list[dict[str, Any]], frame_indices: list[torch.Tensor], num_steps: int
+    ) -> dict[str, torch.Tensor]:
+        if all(example.get("hand_features") is None for example in examples):
+            return {}
+        width = None
+        hand_features = hand_mask = None
+        for row, (example, indices) in enumerate(zip(examples, frame_indices)):
+            if example.get("hand_features") is None:
+                continue
+            features = torch.as_tensor(np.asarray(example["hand_features"], dtype=np.float32))
+            if features.ndim != 2:
+                raise ValueError(
+                    f"Example {_name(example)} has hand_features of shape {tuple(features.shape)}; expected "
+                    "(frames, features)."
+                )
+            if width is None:
+                width = features.shape[1]
+                hand_features = torch.zeros(len(examples), num_steps, width)
+                hand_mask = torch.zeros(len(examples), num_steps, dtype=torch.long)
+            elif features.shape[1] != width:
+                raise ValueError(
+                    f"Example {_name(example)} has {features.shape[1]} hand features per frame; the batch's first "
+                    f"example has {width}."
+                )
+            if example.get("hand_mask") is None:
+                found = torch.ones(features.shape[0], dtype=torch.bool)
+            else:
+                found = torch.as_tensor(np.asarray(example["hand_mask"], dtype=bool))
+                if found.shape != (features.shape[0],):
+                    raise ValueError(
+                        f"Example {_name(example)} has a hand_mask of shape {tuple(found.shape)} for "
+                        f"{features.shape[0]} frames of hand_features."
+                    )
+            covered = indices < features.shape[0]
+            if not bool(covered.all()) and not self._warned_short_hand_features:
+                logger.warning(
+                    "Example %s has hand features for %d frames but frame %d was sampled; frames without features are "
+                    "masked out of the distillation loss (warned once).",
+                    _name(example),
+                    features.shape[0],
+                    int(indices.max()),
+                )
+                self._warned_short_hand_features = True
+            kept = indices[covered]
+            hand_features[row, : len(kept)] = features[kept]
+            hand_mask[row, : len(kept)] = found[kept].long()
+        return {"hand_features": hand_features, "hand_mask": hand_mask}
+
+
+def _name(example: dict[str, Any]) -> str:
+    return repr(example.get("id") or example.get("video") or "<unnamed>")
+
+
+__all__ = ["BeyondGlossDataCollator"]

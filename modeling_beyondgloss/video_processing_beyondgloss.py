@@ -1,0 +1,689 @@
+"""Video processor for BeyondGloss: decodes sign language clips and turns them into normalised frame tensors.
+
+A clip is a video file (decoded with PyAV), a folder of frame images, a list of frame image paths, or an already
+decoded `(frames, height, width, 3)` uint8 array. Frames are capped to `max_frames` (the paper keeps the first 300),
+resized to 256×256, cropped to 224×224 (random crop for training, centre crop otherwise) and normalised with the
+ImageNet mean and standard deviation. During training one random affine transform (rotation ±30°, scale ±20 %,
+translation ±10 px, each applied with probability 0.5) is drawn per clip and applied to every frame, so the motion of
+the hands inside the clip is preserved.
+
+Everything after decoding works on the whole clip at once as one uint8 tensor; there is no per-frame Python loop
+outside the decoder.
+"""
+
+import logging
+import math
+import os
+import re
+from collections.abc import Sequence
+from typing import NamedTuple, TypedDict
+
+import av
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as tvF
+from PIL import Image, UnidentifiedImageError
+from transformers.image_processing_utils import BatchFeature
+from transformers.image_utils import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    PILImageResampling,
+    pil_torch_interpolation_mapping,
+)
+from transformers.video_processing_utils import VideoProcessorMixin
+
+
+logger = logging.getLogger(__name__)
+
+FRAME_SAMPLING_MODES = ("truncate", "uniform")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# Frames are resized in chunks of this many so a long high-resolution video is never held at full size.
+RESIZE_CHUNK_FRAMES = 32
+# Output pixels handled per step of the batched affine resampling (keeps its work buffers in cache).
+RESAMPLE_CHUNK_PIXELS = 1024
+IDENTITY_AUGMENTATION = {"angle": 0.0, "scale": 1.0, "translate_x": 0.0, "translate_y": 0.0}
+# A decoded stream this many frames (or 2 %) shorter than its container declares is a cut-off file.
+TRUNCATION_TOLERANCE_FRAMES = 2
+
+
+class ProcessedClip(NamedTuple):
+    """One preprocessed clip: `pixel_values` `(frames, 3, height, width)` float32 and `frame_indices` `(frames,)`
+    long, the index in the source of every kept frame (to align per-frame annotations with the sampled frames)."""
+
+    pixel_values: torch.Tensor
+    frame_indices: torch.Tensor
+
+
+class DecodedClip(NamedTuple):
+    """A decoded, sampled and resized clip: `frames` `(frames, height, width, 3)` uint8 and `frame_indices`."""
+
+    frames: torch.Tensor
+    frame_indices: torch.Tensor
+
+
+class BeyondGlossVideoProcessorKwargs(TypedDict, total=False):
+    """Settings of [`BeyondGlossVideoProcessor`] that `from_pretrained(..., **kwargs)` may override."""
+
+    do_resize: bool
+    size: dict[str, int]
+    resample: int
+    do_crop: bool
+    crop_size: dict[str, int]
+    do_rescale: bool
+    rescale_factor: float
+    do_normalize: bool
+    image_mean: list[float]
+    image_std: list[float]
+    do_augment: bool
+    augment_probability: float
+    augment_rotation: float
+    augment_scale: float
+    augment_translate: int
+    max_frames: int | None
+    frame_sampling: str
+    target_fps: float | None
+
+
+def _size_dict(size: int | Sequence[int] | dict, name: str) -> dict[str, int]:
+    if isinstance(size, int):
+        return {"height": size, "width": size}
+    if isinstance(size, dict) and set(size) == {"height", "width"}:
+        return {"height": int(size["height"]), "width": int(size["width"])}
+    if isinstance(size, Sequence) and len(size) == 2:
+        return {"height": int(size[0]), "width": int(size[1])}
+    raise ValueError(
+        f"`{name}` must be an int, a (height, width) pair or a dict with 'height' and 'width', got {size!r}."
+    )
+
+
+def _natural_sort_key(path: str) -> list:
+    # frame_2.png sorts before frame_10.png.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", os.path.basename(path))]
+
+
+def list_frame_files(folder: str | os.PathLike) -> list[str]:
+    """The image files of a frame folder in natural order (`frame_2.png` before `frame_10.png`)."""
+    folder = os.fspath(folder)
+    names = [name for name in os.listdir(folder) if name.lower().endswith(IMAGE_EXTENSIONS)]
+    if not names:
+        raise ValueError(f"Frame folder {folder} contains no image files (looked for {', '.join(IMAGE_EXTENSIONS)}).")
+    return sorted((os.path.join(folder, name) for name in names), key=_natural_sort_key)
+
+
+def _is_path_list(video) -> bool:
+    return (
+        isinstance(video, (list, tuple))
+        and len(video) > 0
+        and all(isinstance(item, (str, os.PathLike)) for item in video)
+    )
+
+
+def _is_frame_path_list(video) -> bool:
+    # Tells one clip given as frame paths from a batch of video paths.
+    return _is_path_list(video) and all(os.fspath(item).lower().endswith(IMAGE_EXTENSIONS) for item in video)
+
+
+def _is_single_clip(videos) -> bool:
+    if isinstance(videos, (str, os.PathLike)) or _is_frame_path_list(videos):
+        return True
+    return isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 4
+
+
+class BeyondGlossVideoProcessor(VideoProcessorMixin):
+    r"""
+    Decodes sign language clips and prepares them for BeyondGloss models.
+
+    It derives from `VideoProcessorMixin` (the serialisation half of transformers' `BaseVideoProcessor`) rather than
+    from `BaseVideoProcessor` itself: the mixin gives `save_pretrained`/`from_pretrained` (as
+    `video_preprocessor_config.json` or nested in `processor_config.json`), `register_for_auto_class` with
+    `AutoVideoProcessor`, and the type `ProcessorMixin` expects for a `video_processor`, while decoding (PyAV, frame
+    folders), frame sampling and the clip-consistent augmentation are this class's own; `BaseVideoProcessor`'s
+    pipeline decodes with torchcodec and has no notion of training-time augmentation or of which source frames were
+    kept.
+
+    Args:
+        do_resize (`bool`, *optional*, defaults to `True`):
+            Whether to resize every frame to `size`.
+        size (`dict[str, int]` or `int`, *optional*, defaults to `{"height": 256, "width": 256}`):
+            Size of the frames after resizing (antialiased).
+        resample (`PILImageResampling`, *optional*, defaults to `PILImageResampling.BILINEAR`):
+            Resampling filter of the resize.
+        do_crop (`bool`, *optional*, defaults to `True`):
+            Whether to crop `crop_size` out of the resized frames: a random crop (one per clip) when training, the
+            centre crop otherwise.
+        crop_size (`dict[str, int]` or `int`, *optional*, defaults to `{"height": 224, "width": 224}`):
+            Size of the crop.
+        do_rescale (`bool`, *optional*, defaults to `True`):
+            Whether to multiply pixel values by `rescale_factor`.
+        rescale_factor (`float`, *optional*, defaults to `1/255`):
+            Rescaling factor.
+        do_normalize (`bool`, *optional*, defaults to `True`):
+            Whether to normalise with `image_mean` and `image_std`.
+        image_mean (`list[float]`, *optional*, defaults to the ImageNet mean):
+            Per-channel mean.
+        image_std (`list[float]`, *optional*, defaults to the ImageNet standard deviation):
+            Per-channel standard deviation.
+        do_augment (`bool`, *optional*, defaults to `True`):
+            Whether to apply the random affine augmentation when called with `training=True`. The augmentation is
+            never applied outside training.
+        augment_probability (`float`, *optional*, defaults to 0.5):
+            Probability of each of rotation, scaling and translation, drawn independently per clip.
+        augment_rotation (`float`, *optional*, defaults to 30.0):
+            Maximum rotation in degrees (uniform in `[-augment_rotation, augment_rotation]`).
+        augment_scale (`float`, *optional*, defaults to 0.2):
+            Maximum relative change of scale (uniform in `[1 - augment_scale, 1 + augment_scale]`).
+        augment_translate (`int`, *optional*, defaults to 10):
+            Maximum translation in pixels of the resized frame, per axis.
+        max_frames (`int`, *optional*, defaults to 300):
+            Maximum number of frames per clip; `None` keeps every frame.
+        frame_sampling (`str`, *optional*, defaults to `"truncate"`):
+            How a clip longer than `max_frames` is shortened: `"truncate"` keeps the first `max_frames` frames (as
+            the paper does), `"uniform"` keeps `max_frames` frames evenly spread over the clip.
+        target_fps (`float`, *optional*):
+            Resample the frame sequence to this frame rate (using the video container's rate) before capping to
+            `max_frames`. Inputs without a frame rate (frame folders, arrays) need `fps=` at call time.
+    """
+
+    model_input_names = ["pixel_values", "pixel_mask"]
+    valid_kwargs = BeyondGlossVideoProcessorKwargs
+    # `to_dict` drops attributes set to None unless the class default differs; keeping this default on the class makes
+    # `max_frames=None` (no cap) survive a save/load round trip.
+    max_frames = 300
+
+    def __init__(
+        self,
+        do_resize: bool = True,
+        size: int | dict[str, int] | None = None,
+        resample: int = PILImageResampling.BILINEAR,
+        do_crop: bool = True,
+        crop_size: int | dict[str, int] | None = None,
+        do_rescale: bool = True,
+        rescale_factor: float = 1 / 255,
+        do_normalize: bool = True,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+        do_augment: bool = True,
+        augment_probability: float = 0.5,
+        augment_rotation: float = 30.0,
+        augment_scale: float = 0.2,
+        augment_translate: int = 10,
+        max_frames: int | None = 300,
+        frame_sampling: str = "truncate",
+        target_fps: float | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if frame_sampling not in FRAME_SAMPLING_MODES:
+            raise ValueError(f"`frame_sampling` must be one of {FRAME_SAMPLING_MODES}, got {frame_sampling!r}.")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"`max_frames` must be a positive integer or None, got {max_frames}.")
+        if target_fps is not None and target_fps <= 0:
+            raise ValueError(f"`target_fps` must be positive, got {target_fps}.")
+        if int(resample) not in pil_torch_interpolation_mapping:
+            raise ValueError(f"Unsupported `resample` filter {resample!r}.")
+        self.do_resize = do_resize
+        self.size = _size_dict(size if size is not None else 256, "size")
+        self.resample = int(resample)
+        self.do_crop = do_crop
+        self.crop_size = _size_dict(crop_size if crop_size is not None else 224, "crop_size")
+        if (
+            do_resize
+            and do_crop
+            and (self.crop_size["height"] > self.size["height"] or self.crop_size["width"] > self.size["width"])
+        ):
+            raise ValueError(f"`crop_size` {self.crop_size} is larger than the resized frames {self.size}.")
+        self.do_rescale = do_rescale
+        self.rescale_factor = rescale_factor
+        self.do_normalize = do_normalize
+        self.image_mean = list(image_mean if image_mean is not None else IMAGENET_DEFAULT_MEAN)
+        self.image_std = list(image_std if image_std is not None else IMAGENET_DEFAULT_STD)
+        self.do_augment = do_augment
+        self.augment_probability = augment_probability
+        self.augment_rotation = augment_rotation
+        self.augment_scale = augment_scale
+        self.augment_translate = augment_translate
+        self.max_frames = max_frames
+        self.frame_sampling = frame_sampling
+        self.target_fps = target_fps
+
+    # ------------------------------------------------------------------ frame sampling
+
+    def sample_frame_indices(self, num_frames: int, fps: float | None = None) -> np.ndarray:
+        """Indices of the source frames a clip of `num_frames` frames at `fps` frames per second is reduced to.
+
+        The sequence is first resampled to `target_fps` (frames are repeated when `target_fps` exceeds `fps`), then
+        capped to `max_frames` by `frame_sampling`.
+        """
+        if num_frames < 1:
+            raise ValueError(f"A clip needs at least one frame, got {num_frames}.")
+        indices = np.arange(num_frames)
+        if self.target_fps is not None:
+            if not fps:
+                raise ValueError(
+                    f"`target_fps={self.target_fps}` needs the source frame rate: pass `fps=` for inputs that carry "
+                    "none (frame folders, frame lists, arrays)."
+                )
+            steps = max(1, math.ceil(num_frames * self.target_fps / fps - 1e-9))
+            indices = np.floor(np.arange(steps) * (fps / self.target_fps) + 1e-9).astype(np.int64)
+            indices = indices[indices < num_frames]
+        if self.max_frames is not None and len(indices) > self.max_frames:
+            if self.frame_sampling == "truncate":
+                indices = indices[: self.max_frames]
+            else:
+                # The centre of each of `max_frames` equal bins of the sequence.
+                picks = np.floor((np.arange(self.max_frames) + 0.5) * len(indices) / self.max_frames).astype(np.int64)
+                indices = indices[picks]
+        return indices
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode_clip(self, video, fps: float | None = None) -> DecodedClip:
+        """Decode one clip, keep the frames [`~BeyondGlossVideoProcessor.sample_frame_indices`] picks, resize them.
+
+        Args:
+            video: a video file path (anything FFmpeg reads: mp4, webm, avi, ...), a frame folder path, a list of frame
+                image paths, or a `(frames, height, width, 3)` uint8 `np.ndarray`/`torch.Tensor`.
+            fps: frame rate of the source; needed with `target_fps` for inputs that carry none. For video files the
+                container's rate is used unless `fps` is given.
+
+        Returns:
+            A [`DecodedClip`]: `frames` `(kept, height, width, 3)` uint8 (resized to `size` when `do_resize`) and
+            `frame_indices`, the source index of every kept frame. Only the kept frames are converted (video) or read
+            (frame folders).
+        """
+        if isinstance(video, (np.ndarray, torch.Tensor)):
+            return self._decode_array(video, fps)
+        if _is_path_list(video):
+            return self._decode_frame_files([os.fspath(path) for path in video], fps, source="frame list")
+        if isinstance(video, (str, os.PathLike)):
+            path = os.fspath(video)
+            if os.path.isdir(path):
+                return self._decode_frame_files(list_frame_files(path), fps, source=f"frame folder {path}")
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"Video file not found: {path}")
+            return self._decode_video_file(path, fps)
+        raise TypeError(
+            "A clip must be a video file path, a frame folder path, a list of frame image paths or a (frames, height, "
+            f"width, 3) uint8 array; got {type(video).__name__}."
+        )
+
+    def _decode_video_file(self, path: str, fps: float | None) -> DecodedClip:
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    raise ValueError(f"Video {path} has no video stream.")
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate
+                source_fps = fps if fps is not None else (float(rate) if rate else None)
+                declared_frames = stream.frames
+            # Containers without a frame count (webm) are counted by demuxing, which is much cheaper than decoding.
+            num_frames = declared_frames if declared_frames > 0 else _count_packets(path)
+            if num_frames == 0:
+                raise ValueError(f"Video {path} contains no frames.")
+            indices = self.sample_frame_indices(num_frames, source_fps)
+
+            builder = _ClipBuilder(self, indices, source=f"video {path}")
+            decoded = 0
+            last_needed = int(indices[-1])
+            with av.open(path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                size = None
+                for decoded, frame in enumerate(container.decode(stream), start=1):
+                    source_index = decoded - 1
+                    if builder.wants(source_index):
+                        size = size or (frame.width, frame.height)
+                        # Frames that are not kept are decoded (the codec needs them) but never converted to RGB.
+                        builder.add(source_index, frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                    if source_index >= last_needed:
+                        break
+        except av.error.FFmpegError as error:
+            raise ValueError(f"Cannot decode video {path}: {error}") from error
+        if decoded == 0:
+            raise ValueError(f"Video {path} contains no decodable frames.")
+        if declared_frames > 0 and decoded <= last_needed:
+            missing = declared_frames - decoded
+            if missing > max(TRUNCATION_TOLERANCE_FRAMES, declared_frames // 50):
+                raise ValueError(
+                    f"Video {path} is truncated or corrupt: its container declares {declared_frames} frames but "
+                    f"decoding stopped after {decoded}."
+                )
+        return builder.finish()
+
+    def _decode_frame_files(self, paths: list[str], fps: float | None, source: str) -> DecodedClip:
+        indices = self.sample_frame_indices(len(paths), fps)
+        builder = _ClipBuilder(self, indices, source=source)
+        first_size = None
+        for source_index in np.unique(indices).tolist():
+            path = paths[source_index]
+            try:
+                with Image.open(path) as image:
+                    if self.do_resize and image.format == "JPEG":
+                        # Let the JPEG decoder downscale by a power of two while staying above the target size.
+                        image.draft("RGB", (self.size["width"], self.size["height"]))
+                    pixels = np.array(image if image.mode == "RGB" else image.convert("RGB"))
+            except FileNotFoundError as error:
+                raise FileNotFoundError(f"Frame image not found: {path}") from error
+            except (OSError, UnidentifiedImageError, ValueError) as error:
+                raise ValueError(f"Cannot read frame image {path}: {error}") from error
+            if first_size is None:
+                first_size = pixels.shape[:2]
+            elif pixels.shape[:2] != first_size:
+                raise ValueError(
+                    f"Frame image {path} is {pixels.shape[1]}x{pixels.shape[0]} but the first frame of the {source} "
+                    f"is {first_size[1]}x{first_size[0]}; all frames of a clip must have one size."
+                )
+            builder.add(source_index, pixels)
+        return builder.finish()
+
+    def _decode_array(self, video: np.ndarray | torch.Tensor, fps: float | None) -> DecodedClip:
+        frames = torch.as_tensor(video)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+            raise ValueError(
+                f"A clip array must be uint8 with shape (frames, height, width, 3), got {frames.dtype} "
+                f"{tuple(frames.shape)}."
+            )
+        if frames.shape[0] == 0:
+            raise ValueError("The clip array has no frames.")
+        indices = self.sample_frame_indices(frames.shape[0], fps)
+        builder = _ClipBuilder(self, indices, source="clip array")
+        for source_index in np.unique(indices).tolist():
+            builder.add(source_index, frames[source_index])
+        return builder.finish()
+
+    def _needs_resize(self, frame_size: Sequence[int]) -> bool:
+        return self.do_resize and tuple(frame_size) != (self.size["height"], self.size["width"])
+
+    def _resize_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Resize `(frames, height, width, 3)` uint8 frames to `size`, batched over frames."""
+        height, width = self.size["height"], self.size["width"]
+        if not self._needs_resize(frames.shape[1:3]):
+            return frames
+        # A channels-last view: torch's antialiased uint8 resize has a fast path for this layout.
+        resized = tvF.resize(
+            frames.permute(0, 3, 1, 2),
+            [height, width],
+            interpolation=pil_torch_interpolation_mapping[self.resample],
+            antialias=True,
+        )
+        return resized.permute(0, 2, 3, 1)
+
+    # ------------------------------------------------------------------ transforms
+
+    def sample_augmentation(self, generator: torch.Generator | None = None) -> dict[str, float]:
+        """Draw one clip's augmentation: `angle` (degrees), `scale`, `translate_x`, `translate_y` (pixels).
+
+        Each of rotation, scaling and translation is applied with probability `augment_probability`; the identity
+        is `angle=0, scale=1, translate=0`. The same number of random values is drawn whatever the outcome, so a
+        seeded generator gives reproducible parameters.
+        """
+        draws = torch.rand(7, generator=generator, dtype=torch.float64).tolist()
+        rotate, rescale, translate = (draw < self.augment_probability for draw in draws[:3])
+
+        def whole_pixels(draw: float) -> float:  # uniform over -augment_translate..augment_translate
+            return float(math.floor(draw * (2 * self.augment_translate + 1)) - self.augment_translate)
+
+        return {
+            "angle": (2 * draws[3] - 1) * self.augment_rotation if rotate else 0.0,
+            "scale": 1 + (2 * draws[4] - 1) * self.augment_scale if rescale else 1.0,
+            "translate_x": whole_pixels(draws[5]) if translate else 0.0,
+            "translate_y": whole_pixels(draws[6]) if translate else 0.0,
+        }
+
+    def transform_clip(
+        self,
+        frames: torch.Tensor,
+        training: bool = False,
+        generator: torch.Generator | None = None,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Crop, augment (training only) and normalise a decoded clip.
+
+        Args:
+            frames: `(frames, height, width, 3)` uint8, as returned by [`~BeyondGlossVideoProcessor.decode_clip`].
+            training: random crop and (with `do_augment`) the random affine augmentation, one draw for the clip.
+            generator: random generator for the crop and augmentation (the global torch generator when `None`).
+            out: optional contiguous float32 `(frames, 3, crop height, crop width)` tensor to write into, e.g. a slice
+                of a padded batch.
+
+        Returns:
+            `(frames, 3, crop height, crop width)` float32.
+        """
+        num_frames, height, width, _ = frames.shape
+        if self.do_crop:
+            crop_height, crop_width = self.crop_size["height"], self.crop_size["width"]
+            if crop_height > height or crop_width > width:
+                raise ValueError(f"Cannot crop {crop_height}x{crop_width} out of {height}x{width} frames.")
+        else:
+            crop_height, crop_width = height, width
+        if training:
+            top = int(torch.randint(height - crop_height + 1, (1,), generator=generator))
+            left = int(torch.randint(width - crop_width + 1, (1,), generator=generator))
+        else:
+            top, left = (height - crop_height) // 2, (width - crop_width) // 2
+        if out is None:
+            out = torch.empty(num_frames, 3, crop_height, crop_width)
+        elif out.shape != (num_frames, 3, crop_height, crop_width) or not out.is_contiguous():
+            raise ValueError(f"`out` must be contiguous with shape {(num_frames, 3, crop_height, crop_width)}.")
+        channel_scale, channel_shift = self._value_transform()
+        augmentation = self.sample_augmentation(generator) if training and self.do_augment else None
+        if augmentation is None or augmentation == IDENTITY_AUGMENTATION:
+            out.copy_(frames.permute(0, 3, 1, 2)[:, :, top : top + crop_height, left : left + crop_width])
+            return out.mul_(channel_scale.view(1, 3, 1, 1)).add_(channel_shift.view(1, 3, 1, 1))
+        _resample_crop_normalize(frames, out, augmentation, top, left, channel_scale, channel_shift)
+        return out
+
+    def _value_transform(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # Rescaling and normalisation fused into one per-channel multiply-add: x * scale + shift.
+        scale = torch.full((3,), float(self.rescale_factor) if self.do_rescale else 1.0)
+        shift = torch.zeros(3)
+        if self.do_normalize:
+            mean, std = torch.tensor(self.image_mean), torch.tensor(self.image_std)
+            scale, shift = scale / std, -mean / std
+        return scale, shift
+
+    # ------------------------------------------------------------------ public entry points
+
+    def preprocess_clip(
+        self,
+        video,
+        training: bool = False,
+        generator: torch.Generator | int | None = None,
+        fps: float | None = None,
+    ) -> ProcessedClip:
+        """Decode and transform one clip (see [`~BeyondGlossVideoProcessor.decode_clip`] for the accepted inputs).
+
+        Returns:
+            A [`ProcessedClip`]: `pixel_values` `(frames, 3, height, width)` float32 and `frame_indices` (the source
+            index of every kept frame).
+        """
+        decoded = self.decode_clip(video, fps=fps)
+        pixel_values = self.transform_clip(decoded.frames, training=training, generator=_as_generator(generator))
+        return ProcessedClip(pixel_values, decoded.frame_indices)
+
+    def preprocess(
+        self,
+        videos,
+        training: bool = False,
+        generator: torch.Generator | int | None = None,
+        fps: float | Sequence[float | None] | None = None,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """Preprocess one clip or a batch of clips into padded model inputs.
+
+        Args:
+            videos: one clip or a list of clips: video file paths, frame folder paths, lists of frame image paths, or
+                `(frames, height, width, 3)` uint8 arrays (a 5-d array is a batch).
+            training: apply the random crop and augmentation (one draw per clip).
+            generator: a `torch.Generator` or an int seed for reproducible crops and augmentation.
+            fps: source frame rate (one value, or one per clip) for inputs that carry none; used with `target_fps`.
+            return_tensors: `"pt"` (default) or `"np"`.
+
+        Returns:
+            [`BatchFeature`] with `pixel_values` `(batch, frames, 3, height, width)` float32, zero-padded to the
+            longest clip, and `pixel_mask` `(batch, frames)` long (1 = real frame).
+        """
+        clips = [videos] if _is_single_clip(videos) else list(videos)
+        if not clips:
+            raise ValueError("No clips to process.")
+        rates = list(fps) if isinstance(fps, Sequence) else [fps] * len(clips)
+        if len(rates) != len(clips):
+            raise ValueError(f"Got {len(rates)} frame rates for {len(clips)} clips.")
+        decoded = [self.decode_clip(clip, fps=rate).frames for clip, rate in zip(clips, rates)]
+        pixel_values, pixel_mask = self.transform_batch(decoded, training=training, generator=_as_generator(generator))
+        return BatchFeature({"pixel_values": pixel_values, "pixel_mask": pixel_mask}, tensor_type=return_tensors)
+
+    def __call__(self, videos, **kwargs) -> BatchFeature:
+        return self.preprocess(videos, **kwargs)
+
+    def transform_batch(
+        self, clips: list[torch.Tensor], training: bool = False, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Transform decoded clips straight into one zero-padded batch.
+
+        Returns:
+            `pixel_values` `(batch, longest clip, 3, height, width)` float32 and `pixel_mask` `(batch, longest clip)`
+            long (1 = real frame).
+        """
+        if self.do_crop:
+            height, width = self.crop_size["height"], self.crop_size["width"]
+        else:
+            height, width = clips[0].shape[1:3]
+            if any(tuple(clip.shape[1:3]) != (height, width) for clip in clips):
+                raise ValueError("Clips of different frame sizes cannot be batched without resizing or cropping.")
+        lengths = [clip.shape[0] for clip in clips]
+        pixel_values = torch.empty(len(clips), max(lengths), 3, height, width)
+        pixel_mask = torch.zeros(len(clips), max(lengths), dtype=torch.long)
+        for row, (clip, length) in enumerate(zip(clips, lengths)):
+            self.transform_clip(clip, training=training, generator=generator, out=pixel_values[row, :length])
+            pixel_values[row, length:].zero_()
+            pixel_mask[row, :length] = 1
+        return pixel_values, pixel_mask
+
+
+class _ClipBuilder:
+    """Collects the kept frames of a clip as they are decoded into one pixel-major uint8 tensor.
+
+    The storage is `(height, width, frames, 3)`: every pixel's values for the whole clip are contiguous, which is the
+    layout [`_resample_crop_normalize`] gathers from. Frames that need resizing are resized in chunks.
+    """
+
+    def __init__(self, processor: BeyondGlossVideoProcessor, indices: np.ndarray, source: str):
+        self.processor = processor
+        self.indices = indices
+        self.source = source
+        # A source frame can fill several output positions when `target_fps` repeats frames.
+        self.positions: dict[int, list[int]] = {}
+        for position, source_index in enumerate(indices.tolist()):
+            self.positions.setdefault(source_index, []).append(position)
+        self.storage: torch.Tensor | None = None
+        self.pending: list[tuple[int, torch.Tensor]] = []
+        self.filled = 0
+
+    def wants(self, source_index: int) -> bool:
+        return source_index in self.positions
+
+    def add(self, source_index: int, pixels: np.ndarray | torch.Tensor) -> None:
+        """Add source frame `source_index`, `(height, width, 3)` uint8; frames must come in source order."""
+        pixels = torch.as_tensor(pixels)
+        if not self.processor._needs_resize(pixels.shape[:2]):
+            self._write(pixels[None], [source_index])
+            return
+        self.pending.append((source_index, pixels))
+        if len(self.pending) == RESIZE_CHUNK_FRAMES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            chunk = self.processor._resize_frames(torch.stack([pixels for _, pixels in self.pending]))
+            self._write(chunk, [source_index for source_index, _ in self.pending])
+            self.pending = []
+
+    def _write(self, frames: torch.Tensor, source_indices: list[int]) -> None:
+        if self.storage is None:
+            height, width = frames.shape[1:3]
+            self.storage = torch.empty(height, width, len(self.indices), 3, dtype=torch.uint8)
+        # Sources arrive in order, so these frames fill the next positions in order.
+        rows = [row for row, source_index in enumerate(source_indices) for _ in self.positions[source_index]]
+        if len(rows) != len(source_indices):
+            frames = frames.index_select(0, torch.tensor(rows))
+        self.storage[:, :, self.filled : self.filled + len(rows)].copy_(frames.permute(1, 2, 0, 3))
+        self.filled += len(rows)
+
+    def finish(self) -> DecodedClip:
+        self._flush()
+        if self.storage is None:
+            raise ValueError(f"The {self.source} has no frames to keep.")
+        # Positions follow the source order, so frames a short stream could not provide are a suffix.
+        frames = self.storage[:, :, : self.filled].permute(2, 0, 1, 3)
+        return DecodedClip(frames, torch.from_numpy(self.indices[: self.filled]))
+
+
+def _count_packets(path: str) -> int:
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size > 0)
+
+
+def _as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
+    if isinstance(generator, int):
+        return torch.Generator().manual_seed(generator)
+    return generator
+
+
+def _resample_crop_normalize(
+    frames: torch.Tensor,
+    out: torch.Tensor,
+    augmentation: dict[str, float],
+    top: int,
+    left: int,
+    channel_scale: torch.Tensor,
+    channel_shift: torch.Tensor,
+) -> None:
+    """Apply one affine transform to every frame, crop and normalise, writing `out` `(T, 3, h, w)` float32.
+
+    The result equals `torchvision`'s `affine` (rotation and scaling about the frame centre, then translation,
+    bilinear, zero fill) on the full frame followed by the crop at `(top, left)`, but only the cropped pixels are
+    computed, and because every frame shares the transform the bilinear taps are gathered as whole rows of a
+    pixel-major `(height * width, frames * 3)` layout instead of one value at a time. Frames from
+    [`BeyondGlossVideoProcessor.decode_clip`] are stored in that layout already; other frames are rearranged once.
+    """
+    num_frames, height, width, _ = frames.shape
+    crop_height, crop_width = out.shape[-2:]
+    angle = math.radians(augmentation["angle"])
+    cos, sin = math.cos(angle) / augmentation["scale"], math.sin(angle) / augmentation["scale"]
+    # Output pixel centres relative to the frame centre, minus the translation: the inverse map of the affine.
+    ys = torch.arange(top, top + crop_height, dtype=torch.float64) - (height - 1) / 2 - augmentation["translate_y"]
+    xs = torch.arange(left, left + crop_width, dtype=torch.float64) - (width - 1) / 2 - augmentation["translate_x"]
+    source_x = (cos * xs[None, :] + sin * ys[:, None] + (width - 1) / 2).flatten()
+    source_y = (-sin * xs[None, :] + cos * ys[:, None] + (height - 1) / 2).flatten()
+    x0, y0 = source_x.floor(), source_y.floor()
+    fx, fy = (source_x - x0).float(), (source_y - y0).float()
+    x0, y0 = x0.long(), y0.long()
+    taps = []
+    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        x, y = x0 + dx, y0 + dy
+        weight = weight * ((x >= 0) & (x < width) & (y >= 0) & (y < height))
+        if bool(weight.any()):
+            taps.append((y.clamp(0, height - 1) * width + x.clamp(0, width - 1), weight))
+
+    rows = num_frames * 3
+    pixels = frames.permute(1, 2, 0, 3).reshape(height * width, rows)  # a view for pixel-major frames
+    out_rows = out.view(rows, crop_height * crop_width)
+    row_scale, row_shift = channel_scale.repeat(num_frames), channel_shift.repeat(num_frames)
+    gathered = torch.empty(RESAMPLE_CHUNK_PIXELS, rows, dtype=torch.uint8)
+    tap_values = torch.empty(RESAMPLE_CHUNK_PIXELS, rows)
+    accumulator = torch.empty(RESAMPLE_CHUNK_PIXELS, rows)
+    for start in range(0, crop_height * crop_width, RESAMPLE_CHUNK_PIXELS):
+        stop = min(start + RESAMPLE_CHUNK_PIXELS, crop_height * crop_width)
+        count = stop - start
+        accumulator_chunk = accumulator[:count].zero_()
+        for index, weight in taps:
+            torch.index_select(pixels, 0, index[start:stop], out=gathered[:count])
+            tap_values[:count].copy_(gathered[:count])
+            accumulator_chunk.addcmul_(tap_values[:count], weight[start:stop, None])
+        accumulator_chunk.mul_(row_scale).add_(row_shift)
+        out_rows[:, start:stop].copy_(accumulator_chunk.T)
+
+
+__all__ = ["BeyondGlossVideoProcessor", "DecodedClip", "ProcessedClip", "list_frame_files"]
