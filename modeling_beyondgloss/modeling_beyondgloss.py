@@ -550,6 +550,13 @@ class BeyondGlossPreTrainedModel(PreTrainedModel):
         (loaded[0] if isinstance(loaded, tuple) else loaded).freeze_backbones()
         return loaded
 
+    def save_pretrained(self, *args, **kwargs):
+        # Keep the parameter names of this code instead of reverting DINOv2's to its legacy checkpoint names: the
+        # Trainer's `--resume_from_checkpoint` and DeepSpeed load checkpoints with plain `load_state_dict`, and
+        # `from_pretrained` reads either naming.
+        kwargs.setdefault("save_original_format", False)
+        return super().save_pretrained(*args, **kwargs)
+
     def _validate_video_inputs(self, pixel_values, pixel_mask):
         if pixel_values is None or pixel_values.ndim != 5:
             shape = None if pixel_values is None else tuple(pixel_values.shape)
