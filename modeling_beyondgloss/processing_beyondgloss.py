@@ -97,4 +97,6 @@ class BeyondGlossProcessor(ProcessorMixin):
         return list(self.video_processor.model_input_names) + ["input_ids", "attention_mask"]
 
 
+BeyondGlossProcessor.register_for_auto_class()
+
 __all__ = ["BeyondGlossProcessor"]

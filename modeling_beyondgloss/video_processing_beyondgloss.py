@@ -686,4 +686,7 @@ def _resample_crop_normalize(
         out_rows[:, start:stop].copy_(accumulator_chunk.T)
 
 
+# `save_pretrained` writes `auto_map` and copies this file, so a saved model loads with `trust_remote_code=True`.
+BeyondGlossVideoProcessor.register_for_auto_class()
+
 __all__ = ["BeyondGlossVideoProcessor", "DecodedClip", "ProcessedClip", "list_frame_files"]
