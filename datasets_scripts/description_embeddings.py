@@ -20,7 +20,7 @@ from datasets.fingerprint import Hasher
 from transformers import AutoModel, AutoTokenizer
 
 
-__all__ = ["DescriptionEncoder", "add_description_embeddings", "main"]
+__all__ = ["DescriptionEncoder", "add_description_embeddings", "main", "save_random_text_encoder"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,36 @@ def add_description_embeddings(
             {split: _add_to_dataset(part, encoder, batch_size, column) for split, part in dataset.items()}
         )
     return _add_to_dataset(dataset, encoder, batch_size, column)
+
+
+def save_random_text_encoder(output_dir: str, sentences: list[str], hidden_size: int = 64, seed: int = 0) -> str:
+    """Save a small randomly initialised mBART encoder with a tokenizer built from `sentences` to `output_dir`.
+
+    An offline stand-in for `facebook/mbart-large-50` in demos and tests: its mean-pooled states still tell
+    descriptions apart (each word has its own embedding), so the description loss has something to align with.
+    Returns `output_dir`.
+    """
+    from transformers import MBartConfig, MBartModel
+
+    from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
+
+    tokenizer = build_tokenizer_from_corpus(sentences, src_lang="en_XX")
+    config = MBartConfig(
+        vocab_size=len(tokenizer),
+        d_model=hidden_size,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=2 * hidden_size,
+        decoder_ffn_dim=2 * hidden_size,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    MBartModel(config).save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,195 @@
+"""Trainers for BeyondGloss pre-training and translation fine-tuning."""
+
+import contextlib
+import logging
+import os
+
+import numpy as np
+import torch
+from transformers import Seq2SeqTrainer, Trainer
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+
+logger = logging.getLogger(__name__)
+
+LOSS_TERMS = ("loss_align", "loss_desc", "loss_hand")
+GENERATION_INPUT_NAMES = ("pixel_values", "pixel_mask")
+
+
+class _BeyondGlossTrainerMixin:
+    """What both trainers share.
+
+    - Training batches come from the augmenting collator; evaluation and prediction batches from
+      `eval_data_collator` (same processing without augmentation) when one is given.
+    - Resuming does not warn about tied weights, which checkpoints store once.
+    - `push_to_hub` keeps the model card the training scripts write (`README.md` in the output directory) instead of
+      replacing it with the Trainer's generic one.
+    """
+
+    def __init__(self, *args, eval_data_collator=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator
+
+    @contextlib.contextmanager
+    def _evaluation_collator(self):
+        if self.eval_data_collator is None:
+            yield
+            return
+        training_collator, self.data_collator = self.data_collator, self.eval_data_collator
+        try:
+            yield
+        finally:
+            self.data_collator = training_collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._evaluation_collator():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._evaluation_collator():
+            return super().get_test_dataloader(test_dataset)
+
+    def _issue_warnings_after_load(self, load_result):
+        # Tied weights (mBART's embeddings and LM head) are saved once, so their other names are "missing" by design.
+        tied = set(getattr(self.model, "all_tied_weights_keys", None) or ())
+        load_result.missing_keys[:] = [key for key in load_result.missing_keys if key not in tied]
+        super()._issue_warnings_after_load(load_result)
+
+    def create_model_card(self, *args, **kwargs):
+        if os.path.isfile(os.path.join(self.args.output_dir, "README.md")):
+            logger.info("Keeping the model card in %s", self.args.output_dir)
+            return
+        super().create_model_card(*args, **kwargs)
+
+
+def retrieval_recall(query_embeds: np.ndarray, key_embeds: np.ndarray, ks=(1, 5)) -> dict[str, float]:
+    """Recall@k (in %) of retrieving key i for query i by cosine similarity (embeddings are L2-normalised)."""
+    similarity = query_embeds @ key_embeds.T
+    correct = similarity[np.arange(len(similarity)), np.arange(len(similarity))][:, None]
+    # Rank = number of keys scoring strictly higher than the true one.
+    ranks = (similarity > correct).sum(axis=1)
+    return {f"r{k}": float((ranks < k).mean() * 100) for k in ks}
+
+
+class BeyondGlossPretrainingTrainer(_BeyondGlossTrainerMixin, Trainer):
+    """Trainer for [`BeyondGlossForPreTraining`].
+
+    - Logs each loss term (`loss_align`, `loss_desc`, `loss_hand`) at every logging step, averaged over the
+      micro-batches since the previous log and over processes; a term whose input is absent is not logged.
+    - Evaluation reports the loss terms and video→text / text→video retrieval recall@1/@5 over the whole evaluation
+      split (embeddings are gathered from every process before ranking).
+    - Gradient accumulation: the model's loss is a batch mean (`accepts_loss_kwargs = False`), so the Trainer
+      divides it by the accumulation steps exactly once.
+    - Negatives: by default each process contrasts within its own batch, as the paper does; set
+      `config.gather_embeddings = True` (`--gather_embeddings`) to contrast with the batches of all processes.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._term_sums = {}
+        self._term_counts = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        if outputs.loss is None:
+            raise ValueError(
+                "The batch gives the model no loss: pre-training needs at least one of input_ids (target sentences), "
+                "description_embeds or hand_features."
+            )
+        if model.training:
+            for term in LOSS_TERMS:
+                value = getattr(outputs, term)
+                if value is not None:
+                    self._term_sums[term] = self._term_sums.get(term, 0.0) + value.detach().float()
+                    self._term_counts[term] = self._term_counts.get(term, 0) + 1
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def log(self, logs, start_time=None):
+        if "loss" in logs and self._term_sums:
+            for term, total in self._term_sums.items():
+                mean = total / self._term_counts[term]
+                logs[term] = round(self.accelerator.reduce(mean, reduction="mean").item(), 4)
+            self._term_sums, self._term_counts = {}, {}
+        super().log(logs, start_time)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            outputs = model(**inputs)
+        loss = outputs.loss.detach() if outputs.loss is not None else None
+        if prediction_loss_only:
+            return loss, None, None
+        batch_size = outputs.video_embeds.shape[0]
+        nan = torch.full((batch_size,), float("nan"), device=outputs.video_embeds.device)
+        # Per-sample copies of the batch's loss terms, so the evaluation loop gathers them like predictions.
+        terms = torch.stack(
+            [getattr(outputs, term).detach().float().expand(batch_size) if getattr(outputs, term) is not None else nan
+             for term in LOSS_TERMS],
+            dim=1,
+        )
+        text_embeds = outputs.text_embeds if outputs.text_embeds is not None else torch.full_like(outputs.video_embeds, float("nan"))
+        return loss, (outputs.video_embeds.float(), text_embeds.float(), terms), None
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+        output = super().evaluation_loop(
+            dataloader, description, prediction_loss_only=False, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
+        )
+        if output.predictions is None:
+            return output
+        video_embeds, text_embeds, terms = output.predictions
+        for index, term in enumerate(LOSS_TERMS):
+            if not np.isnan(terms[:, index]).all():
+                output.metrics[f"{metric_key_prefix}_{term}"] = float(np.nanmean(terms[:, index]))
+        if not np.isnan(text_embeds).any():
+            for direction, (queries, keys) in {"video_to_text": (video_embeds, text_embeds),
+                                               "text_to_video": (text_embeds, video_embeds)}.items():
+                for name, value in retrieval_recall(queries, keys).items():
+                    output.metrics[f"{metric_key_prefix}_{direction}_{name}"] = value
+        return output
+
+
+class BeyondGlossSeq2SeqTrainer(_BeyondGlossTrainerMixin, Seq2SeqTrainer):
+    """`Seq2SeqTrainer` for [`BeyondGlossForConditionalGeneration`].
+
+    With `predict_with_generate`, only the video inputs reach `generate()` (labels and other batch keys would be
+    taken for generation arguments); the loss is computed from the whole batch as usual. Beams and length come from
+    the arguments (`generation_num_beams`, `generation_max_length`) or the model's generation config.
+    """
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        if not self.args.predict_with_generate or prediction_loss_only:
+            return super().prediction_step(model, inputs, prediction_loss_only=prediction_loss_only, ignore_keys=ignore_keys)
+        inputs = self._prepare_inputs(inputs)
+        if not gen_kwargs and hasattr(self, "_gen_kwargs"):
+            gen_kwargs = self._gen_kwargs.copy()
+        gen_kwargs = {key: value for key, value in gen_kwargs.items() if value is not None}
+        gen_kwargs.setdefault("synced_gpus", is_deepspeed_zero3_enabled())
+        generation_inputs = {name: inputs[name] for name in GENERATION_INPUT_NAMES if name in inputs}
+        generated_tokens = self.model.generate(**generation_inputs, **gen_kwargs)
+
+        loss = None
+        if "labels" in inputs:
+            with torch.no_grad(), self.compute_loss_context_manager():
+                loss = model(**inputs).loss.detach()
+        if self.args.prediction_loss_only:
+            return loss, None, None
+        return loss, generated_tokens, inputs.get("labels")
+
+
+def decode_predictions(tokenizer, predictions, labels=None):
+    """Decode generated ids and labels (-100 padding from the evaluation loop is mapped to pad) to clean strings."""
+    predictions = np.where(predictions < 0, tokenizer.pad_token_id, predictions)
+    decoded = [text.strip() for text in tokenizer.batch_decode(predictions, skip_special_tokens=True)]
+    if labels is None:
+        return decoded, None
+    labels = np.where(labels < 0, tokenizer.pad_token_id, labels)
+    references = [text.strip() for text in tokenizer.batch_decode(labels, skip_special_tokens=True)]
+    return decoded, references
+
+
+__all__ = [
+    "BeyondGlossPretrainingTrainer",
+    "BeyondGlossSeq2SeqTrainer",
+    "decode_predictions",
+    "retrieval_recall",
+]

@@ -1,0 +1,197 @@
+#!/usr/bin/env python
+"""BeyondGloss visual-language pre-training: video ↔ sentence alignment, description alignment and hand feature
+distillation (DESIGN §1). Flags follow `transformers.TrainingArguments`; defaults follow the paper.
+
+    python run_pretrain.py --model_name_or_path configs/beyondgloss-tiny.json \
+        --dataset_name synthsign --data_dir data/synthsign --output_dir outputs/pretrain --do_train --do_eval
+"""
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import transformers
+from transformers import TrainingArguments, set_seed
+
+from modeling_beyondgloss import BeyondGlossForPreTraining
+from modeling_beyondgloss.data_collator import BeyondGlossDataCollator
+from modeling_beyondgloss.trainer_beyondgloss import BeyondGlossPretrainingTrainer
+from modeling_beyondgloss.training_utils import (
+    DataArguments,
+    build_processor,
+    config_for_random_init,
+    corpus_sentences,
+    description_width,
+    drop_columns,
+    load_dataset_splits,
+    load_or_build_tokenizer,
+    log_and_save_metrics,
+    parse_arguments,
+    plot_loss_terms,
+    resolve_checkpoint,
+    write_model_card,
+)
+
+
+logger = logging.getLogger(__name__)
+
+# The reference implementation's optimisation (DESIGN §1): AdamW 3e-4, wd 0.01, 5 % warm-up, cosine, clip 1.0, batch 16.
+PAPER_DEFAULTS = {
+    "learning_rate": 3e-4,
+    "weight_decay": 0.01,
+    "warmup_steps": 0.05,
+    "lr_scheduler_type": "cosine",
+    "max_grad_norm": 1.0,
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 16,
+    "remove_unused_columns": False,
+}
+
+
+@dataclass
+class ModelArguments:
+    """Which model to pre-train and how."""
+
+    model_name_or_path: str = field(
+        metadata={
+            "help": "A config JSON (random initialisation, e.g. configs/beyondgloss-tiny.json), a pre-training "
+            "output directory, or 'backbones' to build around --vision_model_name_or_path and "
+            "--text_model_name_or_path."
+        }
+    )
+    vision_model_name_or_path: str = field(
+        default="facebook/dinov2-small", metadata={"help": "DINOv2 checkpoint used with 'backbones'."}
+    )
+    text_model_name_or_path: str = field(
+        default="facebook/mbart-large-cc25", metadata={"help": "mBART checkpoint used with 'backbones'."}
+    )
+    trim_vocabulary: bool = field(
+        default=True, metadata={"help": "With 'backbones', trim mBART's vocabulary to the corpus (hf-trim)."}
+    )
+    description_loss_weight: float | None = field(default=None, metadata={"help": "λ_desc (the paper: 0.5)."})
+    hand_loss_weight: float | None = field(default=None, metadata={"help": "λ_hand (the paper: 0.3)."})
+    vision_lora_rank: int | None = field(default=None, metadata={"help": "DINOv2 LoRA rank (the paper: 4)."})
+    text_lora_rank: int | None = field(default=None, metadata={"help": "mBART LoRA rank (the paper: 16)."})
+    align_with_text: bool = field(
+        default=True,
+        metadata={"help": "Align videos with their target sentences (L_align); turn off to pre-train from the "
+                  "descriptions and hand features alone."},
+    )
+    gather_embeddings: bool | None = field(
+        default=None,
+        metadata={"help": "Contrast with the embeddings of all processes (default: each process's own batch)."},
+    )
+
+
+def config_overrides(model_args: ModelArguments) -> dict:
+    names = ("description_loss_weight", "hand_loss_weight", "vision_lora_rank", "text_lora_rank", "gather_embeddings")
+    return {name: getattr(model_args, name) for name in names if getattr(model_args, name) is not None}
+
+
+def build_model(model_args, data_args, dataset):
+    """Model and tokenizer for the three kinds of `--model_name_or_path`."""
+    language_code = data_args.language_code()
+    overrides = config_overrides(model_args)
+    source = model_args.model_name_or_path
+    if source == "backbones":
+        model, tokenizer = BeyondGlossForPreTraining.from_pretrained_backbones(
+            model_args.vision_model_name_or_path,
+            model_args.text_model_name_or_path,
+            corpus_sentences=corpus_sentences(dataset) if model_args.trim_vocabulary else None,
+            tgt_lang=language_code,
+            **({"description_dim": description_width(dataset)} if description_width(dataset) else {}),
+            **overrides,
+        )
+        tokenizer.src_lang = language_code
+        return model, tokenizer
+    tokenizer = load_or_build_tokenizer(source, dataset, language_code)
+    if source.endswith(".json"):
+        config = config_for_random_init(source, tokenizer, language_code, description_width(dataset), overrides)
+        return BeyondGlossForPreTraining(config), tokenizer
+    model = BeyondGlossForPreTraining.from_pretrained(source, **overrides)
+    model.train()
+    return model, tokenizer
+
+
+def main(argv=None):
+    model_args, data_args, training_args = parse_arguments(
+        (ModelArguments, DataArguments, TrainingArguments), argv, PAPER_DEFAULTS
+    )
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%H:%M:%S",
+        level=logging.INFO if training_args.should_log else logging.WARNING,
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    transformers.utils.logging.set_verbosity(logging.INFO if training_args.should_log else logging.WARNING)
+    transformers.utils.logging.enable_explicit_format()
+    if training_args.remove_unused_columns:
+        raise ValueError("--remove_unused_columns must stay False: the collator reads the dataset's video columns.")
+    set_seed(training_args.seed)
+
+    dataset = load_dataset_splits(data_args)
+    model, tokenizer = build_model(model_args, data_args, dataset)
+    if not model_args.align_with_text:
+        dataset = drop_columns(dataset, ("text",))
+    processor = build_processor(model.config, tokenizer, data_args)
+    num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info(
+        "Model: %d parameters, %d trainable. Data: %s",
+        model.num_parameters(), num_trainable, {split: len(rows) for split, rows in dataset.items()},
+    )
+
+    collator_kwargs = {"processor": processor, "task": "pretraining", "max_target_length": data_args.max_target_length}
+    trainer = BeyondGlossPretrainingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset["train"] if training_args.do_train else None,
+        eval_dataset=dataset["validation"] if training_args.do_eval and "validation" in dataset else None,
+        data_collator=BeyondGlossDataCollator(training=True, **collator_kwargs),
+        eval_data_collator=BeyondGlossDataCollator(training=False, **collator_kwargs),
+        processing_class=processor,
+    )
+
+    all_metrics = {}
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=resolve_checkpoint(training_args))
+        trainer.save_model()
+        metrics = train_result.metrics
+        metrics["train_samples"] = len(dataset["train"])
+        log_and_save_metrics(trainer, "train", metrics)
+        trainer.save_state()
+        all_metrics.update(metrics)
+        if trainer.is_world_process_zero():
+            plot = plot_loss_terms(trainer.state.log_history, os.path.join(training_args.output_dir, "loss_terms.png"))
+            if plot:
+                logger.info("Saved the loss plot to %s", plot)
+
+    if training_args.do_eval and "validation" in dataset:
+        metrics = trainer.evaluate()
+        metrics["eval_samples"] = len(dataset["validation"])
+        log_and_save_metrics(trainer, "eval", metrics)
+        all_metrics.update(metrics)
+
+    if trainer.is_world_process_zero():
+        Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+        processor.save_pretrained(training_args.output_dir)
+        write_model_card(
+            training_args.output_dir,
+            stage="pre-training",
+            dataset_name=data_args.dataset_name,
+            data_args=data_args,
+            training_args=training_args,
+            metrics=all_metrics,
+            model_config=model.config,
+        )
+        with open(os.path.join(training_args.output_dir, "data_args.json"), "w") as handle:
+            json.dump(vars(data_args), handle, indent=2)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tags=["sign-language-translation"])
+    return all_metrics
+
+
+if __name__ == "__main__":
+    main()

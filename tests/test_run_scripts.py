@@ -1,0 +1,201 @@
+"""End-to-end tests of `run_pretrain.py` and `run_translation.py` on a tiny SynthSign corpus."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import run_pretrain
+import run_translation
+from datasets_scripts.description_embeddings import save_random_text_encoder
+from datasets_scripts.synthsign import generate_synthsign
+
+
+COMMON_FLAGS = [
+    "--dataset_name", "synthsign",
+    "--per_device_train_batch_size", "4",
+    "--per_device_eval_batch_size", "4",
+    "--logging_steps", "1",
+    "--report_to", "none",
+    "--dataloader_num_workers", "0",
+    "--seed", "0",
+    "--disable_tqdm", "true",
+]
+
+
+@pytest.fixture(autouse=True)
+def quiet_progress_bars():
+    datasets.disable_progress_bars()
+    yield
+    datasets.enable_progress_bars()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    generate_synthsign(root / "synthsign", seed=0, num_train=8, num_dev=4, num_test=4, resolution=64, num_workers=1)
+    descriptions = [
+        json.loads(path.read_text())["refined"] for path in sorted((root / "synthsign" / "descriptions").rglob("*.json"))
+    ]
+    encoder = save_random_text_encoder(str(root / "description_encoder"), descriptions, hidden_size=32)
+    return {"data_dir": str(root / "synthsign"), "cache_dir": str(root / "cache"), "encoder": encoder}
+
+
+def data_flags(corpus):
+    return ["--data_dir", corpus["data_dir"], "--dataset_cache_dir", corpus["cache_dir"]]
+
+
+@pytest.fixture(scope="module")
+def pretrained(corpus, tmp_path_factory, repo_root):
+    """A pre-training run with every loss, shared by the translation tests."""
+    output_dir = tmp_path_factory.mktemp("pretrain")
+    metrics = run_pretrain.main([
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"),
+        *data_flags(corpus), "--description_encoder", corpus["encoder"],
+        "--output_dir", str(output_dir), "--do_train", "--do_eval", "--num_train_epochs", "2", *COMMON_FLAGS,
+    ])
+    return output_dir, metrics
+
+
+def logged_terms(output_dir):
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    return [entry for entry in history if "loss" in entry and "step" in entry]
+
+
+def test_pretraining_logs_every_loss_term_and_retrieval(pretrained):
+    output_dir, metrics = pretrained
+    steps = logged_terms(output_dir)
+    assert len(steps) == 4
+    for entry in steps:
+        assert {"loss_align", "loss_desc", "loss_hand"} <= entry.keys()
+    for key in ("eval_loss_align", "eval_loss_desc", "eval_loss_hand", "eval_video_to_text_r1",
+                "eval_text_to_video_r5"):
+        assert key in metrics
+    assert 0 <= metrics["eval_video_to_text_r1"] <= metrics["eval_video_to_text_r5"] <= 100
+    assert json.loads((output_dir / "eval_results.json").read_text())["eval_loss_desc"] == metrics["eval_loss_desc"]
+    assert (output_dir / "loss_terms.png").stat().st_size > 0
+
+
+def test_pretraining_output_is_a_complete_model_repository(pretrained):
+    output_dir, _ = pretrained
+    for name in ("model.safetensors", "config.json", "processor_config.json", "tokenizer.json", "README.md",
+                 "modeling_beyondgloss.py", "processing_beyondgloss.py", "video_processing_beyondgloss.py"):
+        assert (output_dir / name).is_file(), name
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForPreTraining"] == "modeling_beyondgloss.BeyondGlossForPreTraining"
+    assert config["description_dim"] == 32  # fitted to the description encoder
+    card = (output_dir / "README.md").read_text()
+    assert "interpreter" in card and "trust_remote_code=True" in card and "@inproceedings" in card
+    assert "lambda_desc" in card
+
+
+@pytest.mark.parametrize(
+    "flags, absent",
+    [
+        ([], "loss_desc"),  # no description encoder
+        (["--description_encoder", "ENCODER", "--use_hand_features", "false"], "loss_hand"),
+        (["--description_encoder", "ENCODER", "--align_with_text", "false"], "loss_align"),
+    ],
+)
+def test_pretraining_without_one_input_skips_its_loss(corpus, repo_root, tmp_path, flags, absent):
+    flags = [corpus["encoder"] if flag == "ENCODER" else flag for flag in flags]
+    metrics = run_pretrain.main([
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus), *flags,
+        "--output_dir", str(tmp_path), "--do_train", "--do_eval", "--max_steps", "2", *COMMON_FLAGS,
+    ])
+    present = {"loss_align", "loss_desc", "loss_hand"} - {absent}
+    for entry in logged_terms(tmp_path):
+        assert present <= entry.keys() and absent not in entry
+    assert f"eval_{absent}" not in metrics
+    assert all(f"eval_{term}" in metrics for term in present)
+    assert ("eval_video_to_text_r1" in metrics) == (absent != "loss_align")
+
+
+@pytest.fixture(scope="module")
+def translated(corpus, pretrained, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("translation")
+    metrics = run_translation.main([
+        "--model_name_or_path", str(pretrained[0]), *data_flags(corpus), "--output_dir", str(output_dir),
+        "--do_train", "--do_eval", "--do_predict", "--predict_with_generate", "--generation_num_beams", "2",
+        "--max_new_tokens", "12", "--num_train_epochs", "2", *COMMON_FLAGS,
+    ])
+    return output_dir, metrics
+
+
+def test_translation_writes_predictions_and_metrics(translated, corpus):
+    output_dir, metrics = translated
+    predictions = (output_dir / "generated_predictions.txt").read_text(encoding="utf-8").split("\n")
+    assert predictions[-1] == "" and len(predictions[:-1]) == 4
+    results = json.loads((output_dir / "predict_results.json").read_text())
+    for key in ("predict_bleu1", "predict_bleu4", "predict_rouge_l", "predict_loss"):
+        assert 0 <= results[key] and key in metrics
+    assert "tokenize=13a" in results["predict_metric_convention"]
+    assert "eval_bleu4" in json.loads((output_dir / "eval_results.json").read_text())
+    card = (output_dir / "README.md").read_text()
+    assert "predict_bleu4" in card and "Metric convention" in card and "AutoModelForSeq2SeqLM" in card
+
+
+def test_translation_checkpoint_loads_in_a_fresh_process_and_translates(translated, corpus):
+    output_dir, _ = translated
+    data_dir = Path(corpus["data_dir"])
+    video = sorted(data_dir.glob("videos/test/*.mp4"))[0]
+    script = textwrap.dedent(f"""
+        from transformers import AutoModelForSeq2SeqLM, AutoProcessor
+        model = AutoModelForSeq2SeqLM.from_pretrained({str(output_dir)!r}, trust_remote_code=True)
+        processor = AutoProcessor.from_pretrained({str(output_dir)!r}, trust_remote_code=True)
+        inputs = processor(videos=[{str(video)!r}])
+        ids = model.generate(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], max_new_tokens=8)
+        print(type(model).__module__, type(processor).__module__)
+        print(processor.batch_decode(ids, skip_special_tokens=True))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=data_dir,
+                            env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    modules = result.stdout.splitlines()[0].split()
+    assert all(module.startswith("transformers_modules.") for module in modules)
+
+
+def test_translation_from_a_config_json_trains_without_pretraining(corpus, repo_root, tmp_path):
+    metrics = run_translation.main([
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--output_dir", str(tmp_path), "--do_train", "--max_steps", "2", *COMMON_FLAGS,
+    ])
+    assert metrics["train_loss"] > 0
+    assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_resumed_translation_ends_with_the_same_weights(corpus, pretrained, tmp_path):
+    def run(output_dir, *extra):
+        return run_translation.main([
+            "--model_name_or_path", str(pretrained[0]), *data_flags(corpus), "--output_dir", str(output_dir),
+            "--do_train", "--max_steps", "4", "--save_steps", "2", *COMMON_FLAGS, *extra,
+        ])
+
+    uninterrupted = tmp_path / "uninterrupted"
+    run(uninterrupted)
+    # What a run killed after step 2 leaves behind: its first checkpoint.
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    shutil.copytree(uninterrupted / "checkpoint-2", interrupted / "checkpoint-2")
+    run(interrupted, "--resume_from_checkpoint", "last")
+
+    expected = load_file(uninterrupted / "model.safetensors")
+    resumed = load_file(interrupted / "model.safetensors")
+    assert expected.keys() == resumed.keys()
+    for name in expected:
+        torch.testing.assert_close(resumed[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resume_without_a_checkpoint_says_so(corpus, pretrained, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run_translation.main([
+            "--model_name_or_path", str(pretrained[0]), *data_flags(corpus), "--output_dir", str(tmp_path),
+            "--do_train", "--max_steps", "1", "--resume_from_checkpoint", "last", *COMMON_FLAGS,
+        ])
