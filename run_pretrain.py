@@ -9,11 +9,9 @@ distillation (DESIGN §1). Flags follow `transformers.TrainingArguments`; defaul
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import transformers
 from transformers import TrainingArguments, set_seed
 
 from modeling_beyondgloss import BeyondGlossForPreTraining
@@ -32,6 +30,7 @@ from modeling_beyondgloss.training_utils import (
     parse_arguments,
     plot_loss_terms,
     resolve_checkpoint,
+    setup_logging,
     write_model_card,
 )
 
@@ -120,14 +119,7 @@ def main(argv=None):
     model_args, data_args, training_args = parse_arguments(
         (ModelArguments, DataArguments, TrainingArguments), argv, PAPER_DEFAULTS
     )
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%H:%M:%S",
-        level=logging.INFO if training_args.should_log else logging.WARNING,
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    transformers.utils.logging.set_verbosity(logging.INFO if training_args.should_log else logging.WARNING)
-    transformers.utils.logging.enable_explicit_format()
+    setup_logging(training_args)
     if training_args.remove_unused_columns:
         raise ValueError("--remove_unused_columns must stay False: the collator reads the dataset's video columns.")
     set_seed(training_args.seed)

@@ -10,12 +10,10 @@ encoder-decoder with LoRA. Flags follow `transformers.Seq2SeqTrainingArguments`;
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import evaluate
-import transformers
 from transformers import Seq2SeqTrainingArguments, set_seed
 
 from modeling_beyondgloss import BeyondGlossConfig, BeyondGlossForConditionalGeneration
@@ -33,6 +31,7 @@ from modeling_beyondgloss.training_utils import (
     log_and_save_metrics,
     parse_arguments,
     resolve_checkpoint,
+    setup_logging,
     write_model_card,
 )
 
@@ -98,14 +97,7 @@ def main(argv=None):
     model_args, data_args, training_args = parse_arguments(
         (ModelArguments, DataArguments, Seq2SeqTrainingArguments), argv, PAPER_DEFAULTS
     )
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%H:%M:%S",
-        level=logging.INFO if training_args.should_log else logging.WARNING,
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    transformers.utils.logging.set_verbosity(logging.INFO if training_args.should_log else logging.WARNING)
-    transformers.utils.logging.enable_explicit_format()
+    setup_logging(training_args)
     if training_args.remove_unused_columns:
         raise ValueError("--remove_unused_columns must stay False: the collator reads the dataset's video columns.")
     if training_args.label_smoothing_factor:

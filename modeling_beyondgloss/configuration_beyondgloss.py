@@ -112,6 +112,13 @@ class BeyondGlossConfig(PreTrainedConfig):
         text_model_name_or_path (`str`, *optional*):
             The mBART checkpoint the text side was built from, if any; translation models initialised from a
             pre-training checkpoint take their decoder from it.
+        train_vision_backbone (`bool`, *optional*, defaults to `False`):
+            Train every DINOv2 weight instead of only its LoRA adapters. The paper freezes the pretrained DINOv2;
+            this is for backbones initialised at random (tiny configs built offline), whose frozen weights carry no
+            knowledge.
+        train_text_backbone (`bool`, *optional*, defaults to `False`):
+            Likewise for the sign-side mBART encoder and the translation mBART (the target-side text encoder of
+            pre-training always stays frozen).
 
     Example:
 
@@ -167,6 +174,8 @@ class BeyondGlossConfig(PreTrainedConfig):
     max_frames: int = 300
     initializer_range: float = 0.02
     text_model_name_or_path: str | None = None
+    train_vision_backbone: bool = False
+    train_text_backbone: bool = False
 
     def __post_init__(self, **kwargs):
         if self.vision_config is None:

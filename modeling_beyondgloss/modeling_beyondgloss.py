@@ -1,5 +1,6 @@
 """PyTorch BeyondGloss models: hand-centric gloss-free sign language translation (Asasi et al., BMVC 2025)."""
 
+import contextlib
 import copy
 import logging
 import math
@@ -19,6 +20,7 @@ from transformers import (
     PreTrainedModel,
 )
 from transformers import initialization as init
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.models.mbart.modeling_mbart import MBartEncoder, shift_tokens_right
@@ -262,6 +264,19 @@ def load_into_adapted(module: nn.Module, state_dict: dict, description: str) -> 
     if missing:
         raise ValueError(f"The {description} checkpoint lacks {len(missing)} weights, e.g. {missing[:5]}.")
     module.load_state_dict(mapped, strict=False)
+
+
+def gathered_parameters(*modules: nn.Module):
+    """Context in which the parameters of `modules` are whole: under DeepSpeed ZeRO-3, `from_pretrained` partitions
+    them across processes, and their weights can only be read (e.g. to copy them into another model) once gathered."""
+    if not is_deepspeed_zero3_enabled():
+        return contextlib.nullcontext()
+    try:  # Imported in a `try`, so that loading this file as remote code does not require DeepSpeed.
+        import deepspeed
+    except ImportError as error:
+        raise ImportError("DeepSpeed ZeRO-3 is enabled but `deepspeed` cannot be imported.") from error
+    parameters = [parameter for module in modules for parameter in module.parameters()]
+    return deepspeed.zero.GatheredParameters(parameters, modifier_rank=None)
 
 
 def _strip_prefix(state_dict: dict, prefix: str) -> dict:
@@ -533,13 +548,20 @@ class BeyondGlossPreTrainedModel(PreTrainedModel):
 
     def freeze_backbones(self) -> None:
         """Set the paper's trainable parameters: DINOv2 and the mBART models are frozen except their LoRA adapters,
-        the target-side text encoder is frozen entirely, and every other (new) module trains."""
+        the target-side text encoder is frozen entirely, and every other (new) module trains.
+        `config.train_vision_backbone` / `config.train_text_backbone` train a randomly initialised backbone whole."""
+        trained_whole = {
+            "vision_model": self.config.train_vision_backbone,
+            "sign_encoder": self.config.train_text_backbone,
+            "translation_model": self.config.train_text_backbone,
+        }
         for name, parameter in self.named_parameters():
             module_path = name.split(".")
+            backbone = next((part for part in module_path if part in trained_whole), None)
             if "text_encoder" in module_path:
                 parameter.requires_grad = False
-            elif any(backbone in module_path for backbone in ("vision_model", "sign_encoder", "translation_model")):
-                parameter.requires_grad = "lora_" in name
+            elif backbone is not None:
+                parameter.requires_grad = trained_whole[backbone] or "lora_" in name
             else:
                 parameter.requires_grad = True
 
@@ -594,21 +616,22 @@ class BeyondGlossPreTrainedModel(PreTrainedModel):
         vision_model = Dinov2Model.from_pretrained(vision_model_name_or_path)
         text_model = MBartForConditionalGeneration.from_pretrained(text_model_name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path)
-        if corpus_sentences is not None:
-            tokenizer, kept_ids = trim_vocabulary(tokenizer, corpus_sentences)
-            text_model = trim_text_model(text_model, kept_ids)
-            logger.info("Trimmed the vocabulary to %d pieces.", len(kept_ids))
-        if tgt_lang is not None:
-            tokenizer.tgt_lang = tgt_lang
-            text_model.config.decoder_start_token_id = tokenizer.convert_tokens_to_ids(tgt_lang)
-        config = BeyondGlossConfig(
-            vision_config=vision_model.config.to_dict(),
-            text_config=text_model.config.to_dict(),
-            text_model_name_or_path=str(text_model_name_or_path),
-            **config_kwargs,
-        )
-        model = cls(config)
-        model.load_backbones(vision_model.state_dict(), text_model.state_dict())
+        with gathered_parameters(vision_model, text_model):
+            if corpus_sentences is not None:
+                tokenizer, kept_ids = trim_vocabulary(tokenizer, corpus_sentences)
+                text_model = trim_text_model(text_model, kept_ids)
+                logger.info("Trimmed the vocabulary to %d pieces.", len(kept_ids))
+            if tgt_lang is not None:
+                tokenizer.tgt_lang = tgt_lang
+                text_model.config.decoder_start_token_id = tokenizer.convert_tokens_to_ids(tgt_lang)
+            config = BeyondGlossConfig(
+                vision_config=vision_model.config.to_dict(),
+                text_config=text_model.config.to_dict(),
+                text_model_name_or_path=str(text_model_name_or_path),
+                **config_kwargs,
+            )
+            model = cls(config)
+            model.load_backbones(vision_model.state_dict(), text_model.state_dict())
         return model, tokenizer
 
     def load_backbones(self, vision_state_dict: dict, text_state_dict: dict) -> None:
@@ -668,9 +691,13 @@ class BeyondGlossForPreTraining(BeyondGlossPreTrainedModel):
         super().__init__(config)
         self.beyondgloss = BeyondGlossModel(config)
         self.text_encoder = MBartEncoder(config.text_config)
-        self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+        # One-element rather than 0-d parameters: DeepSpeed broadcasts parameters as byte views, which 0-d tensors
+        # cannot give.
+        self.logit_scale = nn.Parameter(torch.full((1,), config.logit_scale_init_value))
         self.description_logit_scale = (
-            nn.Parameter(torch.tensor(config.logit_scale_init_value)) if config.separate_description_logit_scale else None
+            nn.Parameter(torch.full((1,), config.logit_scale_init_value))
+            if config.separate_description_logit_scale
+            else None
         )
         self.alignment_loss = ContrastiveAlignmentLoss(config.soft_target_scale, config.gather_embeddings)
         self.hand_distillation_loss = HandDistillationLoss()
@@ -918,29 +945,32 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
 
         if text_model_name_or_path is not None:
             text_model = MBartForConditionalGeneration.from_pretrained(text_model_name_or_path)
-            if text_model.config.vocab_size != config.text_config.vocab_size:
-                # Pre-training used a trimmed vocabulary: trim the decoder's mBART the same way.
-                kept_ids = kept_token_ids(
-                    AutoTokenizer.from_pretrained(text_model_name_or_path), AutoTokenizer.from_pretrained(pretraining_path)
-                )
-                text_model = trim_text_model(text_model, kept_ids)
-            load_into_adapted(model.translation_model, text_model.state_dict(), "text")
+            with gathered_parameters(text_model):
+                if text_model.config.vocab_size != config.text_config.vocab_size:
+                    # Pre-training used a trimmed vocabulary: trim the decoder's mBART the same way.
+                    kept_ids = kept_token_ids(
+                        AutoTokenizer.from_pretrained(text_model_name_or_path),
+                        AutoTokenizer.from_pretrained(pretraining_path),
+                    )
+                    text_model = trim_text_model(text_model, kept_ids)
+                load_into_adapted(model.translation_model, text_model.state_dict(), "text")
             info["from_text_model"] = [
                 f"translation_model.{name}" for name in model.translation_model.state_dict() if "lora_" not in name
             ]
 
-        source = pretraining.state_dict()
         target = model.state_dict()
-        renamed = {name.replace("beyondgloss.visual_encoder.", "visual_encoder.", 1): tensor
-                   for name, tensor in source.items() if name.startswith("beyondgloss.visual_encoder.")}
-        renamed.update({name.replace("beyondgloss.sign_encoder.", "translation_model.model.encoder.", 1): tensor
-                        for name, tensor in source.items() if name.startswith("beyondgloss.sign_encoder.")})
-        if text_model_name_or_path is None:
-            renamed["translation_model.model.shared.weight"] = source["text_encoder.embed_tokens.weight"]
-        unexpected = sorted(set(renamed) - set(target))
-        if unexpected:
-            raise ValueError(f"Pre-training weights without a place in the translation model: {unexpected[:5]}")
-        model.load_state_dict(renamed, strict=False)
+        with gathered_parameters(pretraining):
+            source = pretraining.state_dict()
+            renamed = {name.replace("beyondgloss.visual_encoder.", "visual_encoder.", 1): tensor
+                       for name, tensor in source.items() if name.startswith("beyondgloss.visual_encoder.")}
+            renamed.update({name.replace("beyondgloss.sign_encoder.", "translation_model.model.encoder.", 1): tensor
+                            for name, tensor in source.items() if name.startswith("beyondgloss.sign_encoder.")})
+            if text_model_name_or_path is None:
+                renamed["translation_model.model.shared.weight"] = source["text_encoder.embed_tokens.weight"]
+            unexpected = sorted(set(renamed) - set(target))
+            if unexpected:
+                raise ValueError(f"Pre-training weights without a place in the translation model: {unexpected[:5]}")
+            model.load_state_dict(renamed, strict=False)
         model.tie_weights()
 
         info["from_pretraining"] = sorted(renamed)

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
+import transformers
 from transformers import AutoTokenizer, HfArgumentParser
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -48,6 +50,10 @@ class DataArguments:
     tgt_lang: str | None = field(
         default=None, metadata={"help": "mBART language code of the target text (default: de_DE or zh_CN by corpus)."}
     )
+    augment: bool = field(
+        default=True,
+        metadata={"help": "The paper's training-time augmentation (rotation, scale, translation, each with p=0.5)."},
+    )
     max_frames: int = field(default=300, metadata={"help": "At most this many frames per video (the paper: 300)."})
     frame_sampling: str = field(default="truncate", metadata={"help": "truncate (the paper) or uniform."})
     image_size: int | None = field(
@@ -63,12 +69,33 @@ class DataArguments:
         return self.tgt_lang or LANGUAGE_CODES.get(self.dataset_name, "de_DE")
 
 
+def setup_logging(training_args) -> None:
+    """Readable logs as in transformers' examples: this package's loggers at INFO on the main process, transformers
+    and datasets at `--log_level` (their own default unless given)."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    own_level = logging.INFO if training_args.should_log else logging.WARNING
+    for name in ("__main__", "modeling_beyondgloss", "datasets_scripts", "run_pretrain", "run_translation"):
+        logging.getLogger(name).setLevel(own_level)
+    log_level = training_args.get_process_log_level()
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.enable_explicit_format()
+
+
 def parse_arguments(dataclass_types, argv=None, paper_defaults=None):
     """Parse command-line flags (or a single `.json` file) into the dataclasses, starting from `paper_defaults`
     for every field that is not given explicitly."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(dataclass_types)
     paper_defaults = dict(paper_defaults or {})
+    if os.environ.get("DS_ACCELERATOR") == "cpu":
+        # DeepSpeed on its CPU accelerator: accelerate starts the (gloo or oneCCL) process group that DeepSpeed joins
+        # only for `use_cpu`; without it, it finds no GPU and runs every process as a world of one.
+        paper_defaults.setdefault("use_cpu", True)
     if len(argv) == 1 and argv[0].endswith(".json"):
         given = json.loads(Path(argv[0]).read_text())
         return parser.parse_dict({**paper_defaults, **given})
@@ -185,6 +212,7 @@ def build_processor(config, tokenizer, data_args: DataArguments):
         crop_size=crop,
         max_frames=data_args.max_frames,
         frame_sampling=data_args.frame_sampling,
+        do_augment=data_args.augment,
     )
     return BeyondGlossProcessor(video_processor=video_processor, tokenizer=tokenizer)
 

@@ -1,5 +1,6 @@
 """Tiny-config tests of the BeyondGloss models, in the style of transformers' ModelTester tests."""
 
+import copy
 import json
 import math
 import subprocess
@@ -260,6 +261,19 @@ def test_trainable_parameters_are_the_papers(tester):
     # q_proj and v_proj in encoder self-attention, decoder self-attention and decoder cross-attention.
     layers = config.text_config.encoder_layers + 2 * config.text_config.decoder_layers
     assert len(text_trainable) == layers * 2 * 2
+
+
+def test_random_backbones_can_train_whole(tester, tmp_path):
+    config = copy.deepcopy(tester.config)
+    config.train_vision_backbone = config.train_text_backbone = True
+    model = BeyondGlossForPreTraining(config)
+    frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
+    assert frozen and all(name.startswith("text_encoder.") for name in frozen)
+    model.save_pretrained(tmp_path)
+    reloaded = BeyondGlossForPreTraining.from_pretrained(tmp_path)
+    assert {name for name, parameter in reloaded.named_parameters() if not parameter.requires_grad} == frozen
+    translation = BeyondGlossForConditionalGeneration.from_pretraining(str(tmp_path))
+    assert all(parameter.requires_grad for parameter in translation.parameters())
 
 
 def test_lora_adapters_start_as_identity(tester):
