@@ -67,6 +67,13 @@ class ModelArguments:
     text_model_name_or_path: str = field(
         default="facebook/mbart-large-cc25", metadata={"help": "mBART checkpoint used with 'backbones'."}
     )
+    config_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "With 'backbones', a BeyondGloss config JSON whose fields other than the backbone sub-configs "
+            "(sizes, LoRA, loss weights) are used (default: the paper's)."
+        },
+    )
     trim_vocabulary: bool = field(
         default=True, metadata={"help": "With 'backbones', trim mBART's vocabulary to the corpus (hf-trim)."}
     )
@@ -90,18 +97,30 @@ def config_overrides(model_args: ModelArguments) -> dict:
     return {name: getattr(model_args, name) for name in names if getattr(model_args, name) is not None}
 
 
+def non_backbone_fields(config_path: str) -> dict:
+    """The fields of a config JSON that do not describe the backbones (those come from their checkpoints)."""
+    fields = json.loads(Path(config_path).read_text())
+    backbone_keys = ("vision_config", "text_config", "text_model_name_or_path")
+    for key in backbone_keys + ("model_type", "architectures", "auto_map", "transformers_version"):
+        fields.pop(key, None)
+    return fields
+
+
 def build_model(model_args, data_args, dataset):
     """Model and tokenizer for the three kinds of `--model_name_or_path`."""
     language_code = data_args.language_code()
     overrides = config_overrides(model_args)
     source = model_args.model_name_or_path
     if source == "backbones":
+        if model_args.config_name is not None:
+            overrides = {**non_backbone_fields(model_args.config_name), **overrides}
+        if description_width(dataset):
+            overrides["description_dim"] = description_width(dataset)
         model, tokenizer = BeyondGlossForPreTraining.from_pretrained_backbones(
             model_args.vision_model_name_or_path,
             model_args.text_model_name_or_path,
             corpus_sentences=corpus_sentences(dataset) if model_args.trim_vocabulary else None,
             tgt_lang=language_code,
-            **({"description_dim": description_width(dataset)} if description_width(dataset) else {}),
             **overrides,
         )
         tokenizer.src_lang = language_code

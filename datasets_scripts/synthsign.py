@@ -105,9 +105,11 @@ def _write_json(path: str, content: dict):
 
 
 def _check_options(
-    num_train, num_dev, num_test, resolution, fps, min_signs, max_signs, min_sign_frames, max_sign_frames
+    num_train, num_dev, num_test, resolution, fps, min_signs, max_signs, min_sign_frames, max_sign_frames, num_signers
 ):
     problems = []
+    if num_signers is not None and num_signers < 1:
+        problems.append(f"num_signers must be at least 1, got {num_signers}")
     if num_train < 1:
         problems.append(f"num_train must be at least 1, got {num_train}")
     if num_dev < 0 or num_test < 0:
@@ -146,6 +148,7 @@ def generate_synthsign(
     max_sign_frames: int = 12,
     num_workers: int | None = None,
     contact_sheet: str | os.PathLike | None = None,
+    num_signers: int | None = None,
 ) -> dict:
     """Generate a SynthSign dataset in `output_dir` and return the metadata written to `synthsign.json`.
 
@@ -164,6 +167,8 @@ def generate_synthsign(
         min_sign_frames, max_sign_frames: frames per sign; a clip's signer speed picks a duration in this range.
         num_workers: rendering processes (default: the available cores, at most 8).
         contact_sheet: if given, also write a contact-sheet PNG of a few train clips to this path.
+        num_signers: draw every clip's signer (appearance, framing, speed of motion) from a pool of this many, as real
+            corpora have a handful of signers (Phoenix14T: 9); default: a new signer for every clip.
 
     Returns:
         The metadata dict: seed, sizes, frame counts, fps, resolution, codec, language, lexicon (each sign's
@@ -171,7 +176,8 @@ def generate_synthsign(
     """
     start_time = time.perf_counter()
     _check_options(
-        num_train, num_dev, num_test, resolution, fps, min_signs, max_signs, min_sign_frames, max_sign_frames
+        num_train, num_dev, num_test, resolution, fps, min_signs, max_signs, min_sign_frames, max_sign_frames,
+        num_signers,
     )
     output_dir = os.fspath(output_dir)
     lexicon = build_lexicon()
@@ -187,6 +193,7 @@ def generate_synthsign(
         "seed": seed,
         "language": LANGUAGE,
         "sizes": sizes,
+        "num_signers": num_signers,
         "fps": fps,
         "resolution": resolution,
         "codec": codec,
@@ -221,16 +228,24 @@ def generate_synthsign(
     # Written first so an interrupted run leaves a folder that the next run recognises and replaces.
     _write_json(os.path.join(output_dir, "synthsign.json"), metadata)
 
+    signer_pool = (
+        [sample_style(np.random.default_rng([seed, len(SPLITS), signer])) for signer in range(num_signers)]
+        if num_signers
+        else None
+    )
     jobs = []
     for split_index, split in enumerate(SPLITS):
         for index, sentence in enumerate(plan[split]):
             clip_rng = np.random.default_rng([seed, split_index, index])
+            style = sample_style(clip_rng)
+            if signer_pool:
+                style = signer_pool[clip_rng.integers(len(signer_pool))]
             jobs.append(
                 ClipJob(
                     name=f"{split}/{index:06d}",
                     sentence=sentence,
                     signs=[lexicon[gloss] for gloss in sentence.glosses],
-                    style=sample_style(clip_rng),
+                    style=style,
                     timing=sample_timing(clip_rng, len(sentence.glosses), min_sign_frames, max_sign_frames),
                     noise_seed=(seed, split_index, index, 1),
                     resolution=resolution,
@@ -368,6 +383,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--min_sign_frames", type=int, default=8, help="Fewest frames per sign.")
     parser.add_argument("--max_sign_frames", type=int, default=12, help="Most frames per sign.")
     parser.add_argument("--num_workers", type=int, default=None, help="Rendering processes (default: cores, max 8).")
+    parser.add_argument("--num_signers", type=int, default=None,
+                        help="Draw signers from a pool of this many (default: a new signer per clip).")
     parser.add_argument("--contact_sheet", default=None, help="Also write a contact-sheet PNG of a few clips here.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -418,6 +418,20 @@ def test_vocabulary_subset_and_sentence_lengths(tmp_path):
                 assert container.streams.video[0].average_rate == 10
 
 
+def test_a_signer_pool_limits_the_signers(tmp_path):
+    metadata = generate_synthsign(tmp_path / "pool", num_train=12, num_dev=0, num_test=0, resolution=32, num_signers=2,
+                                  num_workers=1)
+    assert metadata["num_signers"] == 2
+    # The top-left corner shows the background, one colour per signer (up to the rendering noise).
+    corners = [decode(path)[0][:4, :4].reshape(-1, 3).mean(axis=0)
+               for path in sorted((tmp_path / "pool" / "videos" / "train").glob("*.mp4"))]
+    clusters = []
+    for corner in corners:
+        if not any(np.abs(corner - centre).max() < 12 for centre in clusters):
+            clusters.append(corner)
+    assert len(clusters) == 2
+
+
 def test_cli_and_contact_sheet(tmp_path):
     sheet = tmp_path / "sheet.png"
     metadata = main(
@@ -477,6 +491,7 @@ def test_refuses_to_overwrite_another_corpus(tmp_path):
         ({"num_train": 0}, "num_train must be at least 1"),
         ({"min_sign_frames": 9, "max_sign_frames": 5}, "min_sign_frames <= max_sign_frames"),
         ({"fps": 0}, "fps must be at least 1"),
+        ({"num_signers": 0}, "num_signers must be at least 1"),
     ],
 )
 def test_invalid_options(tmp_path, options, message):

@@ -1,0 +1,35 @@
+"""The demo (`make demo`) end to end at a very small size: every stage runs and the results file is complete."""
+
+import json
+
+import demo
+
+
+def test_demo_runs_every_stage_and_writes_its_results(tmp_path, fixtures_dir):
+    output_dir = tmp_path / "demo"
+    results = demo.main([
+        "--output_dir", str(output_dir), "--num_train", "8", "--num_dev", "2", "--num_test", "4",
+        "--num_glosses", "20", "--pretrain_epochs", "1", "--translation_epochs", "1", "--batch_size", "4",
+        "--num_beams", "2", "--logging_steps", "1", "--clip", str(fixtures_dir / "videos" / "asl_house.mp4"),
+    ])
+
+    written = json.loads((output_dir / "results.json").read_text())
+    assert written["test_bleu4"] == results["test_bleu4"]
+    for key in ("test_bleu4", "blind_test_bleu4", "wall_seconds", "test_rouge_l", "blind_test_rouge_l"):
+        assert isinstance(written[key], float) and written[key] >= 0
+    assert "tokenize=13a" in written["metric_convention"]
+    assert written["data"]["train"] == 8 and written["model"]["parameters"] > 0
+    clips = list(written["translations"])
+    assert len(clips) == 2 and clips[1].endswith("asl_house.mp4")
+    assert all(isinstance(text, str) for text in written["translations"].values())
+    assert written["references"][clips[0]]  # the SynthSign clip's reference sentence
+
+    # The blind corpus keeps labels and lengths but its videos are one constant frame.
+    for name in ("video", "blind"):
+        assert (output_dir / f"{name}_pretrain" / "loss_terms.png").is_file()
+        assert (output_dir / f"{name}_translation" / "generated_predictions.txt").is_file()
+    blind_clip = sorted((output_dir / "synthsign_blind" / "videos" / "train").glob("*.mp4"))[0]
+    frames = demo.BeyondGlossProcessor.from_pretrained(output_dir / "video_translation").video_processor.decode_clip(
+        str(blind_clip)
+    ).frames
+    assert frames.float().std(dim=0).max() < 2  # the same picture in every frame (up to codec noise)
