@@ -20,6 +20,7 @@ from modeling_beyondgloss.trainer_beyondgloss import BeyondGlossPretrainingTrain
 from modeling_beyondgloss.training_utils import (
     DataArguments,
     build_processor,
+    complete_output_dir,
     config_for_random_init,
     corpus_sentences,
     description_width,
@@ -29,9 +30,8 @@ from modeling_beyondgloss.training_utils import (
     log_and_save_metrics,
     parse_arguments,
     plot_loss_terms,
-    resolve_checkpoint,
     setup_logging,
-    write_model_card,
+    train_and_save,
 )
 
 
@@ -167,13 +167,7 @@ def main(argv=None):
 
     all_metrics = {}
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=resolve_checkpoint(training_args))
-        trainer.save_model()
-        metrics = train_result.metrics
-        metrics["train_samples"] = len(dataset["train"])
-        log_and_save_metrics(trainer, "train", metrics)
-        trainer.save_state()
-        all_metrics.update(metrics)
+        all_metrics.update(train_and_save(trainer, training_args, dataset["train"]))
         if trainer.is_world_process_zero():
             plot = plot_loss_terms(trainer.state.log_history, os.path.join(training_args.output_dir, "loss_terms.png"))
             if plot:
@@ -185,22 +179,8 @@ def main(argv=None):
         log_and_save_metrics(trainer, "eval", metrics)
         all_metrics.update(metrics)
 
-    if trainer.is_world_process_zero():
-        Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
-        processor.save_pretrained(training_args.output_dir)
-        write_model_card(
-            training_args.output_dir,
-            stage="pre-training",
-            dataset_name=data_args.dataset_name,
-            data_args=data_args,
-            training_args=training_args,
-            metrics=all_metrics,
-            model_config=model.config,
-        )
-        with open(os.path.join(training_args.output_dir, "data_args.json"), "w") as handle:
-            json.dump(vars(data_args), handle, indent=2)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tags=["sign-language-translation"])
+    complete_output_dir(trainer, processor, stage="pre-training", source=model_args.model_name_or_path,
+                        data_args=data_args, training_args=training_args, metrics=all_metrics)
     return all_metrics
 
 

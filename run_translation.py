@@ -7,7 +7,6 @@ encoder-decoder with LoRA. Flags follow `transformers.Seq2SeqTrainingArguments`;
         --do_train --do_eval --do_predict --predict_with_generate
 """
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -24,15 +23,15 @@ from modeling_beyondgloss.training_utils import (
     METRIC_TOKENIZE,
     DataArguments,
     build_processor,
+    complete_output_dir,
     config_for_random_init,
     drop_columns,
     load_dataset_splits,
     load_or_build_tokenizer,
     log_and_save_metrics,
     parse_arguments,
-    resolve_checkpoint,
     setup_logging,
-    write_model_card,
+    train_and_save,
 )
 
 
@@ -141,13 +140,7 @@ def main(argv=None):
 
     all_metrics = {}
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=resolve_checkpoint(training_args))
-        trainer.save_model()
-        metrics = train_result.metrics
-        metrics["train_samples"] = len(dataset["train"])
-        log_and_save_metrics(trainer, "train", metrics)
-        trainer.save_state()
-        all_metrics.update(metrics)
+        all_metrics.update(train_and_save(trainer, training_args, dataset["train"]))
 
     if training_args.do_eval and "validation" in dataset:
         metrics = trainer.evaluate(metric_key_prefix="eval", **generation_kwargs)
@@ -171,26 +164,12 @@ def main(argv=None):
             with open(os.path.join(training_args.output_dir, "generated_predictions.txt"), "w", encoding="utf-8") as handle:
                 handle.writelines(hypothesis.replace("\n", " ") + "\n" for hypothesis in hypotheses)
 
-    if trainer.is_world_process_zero():
-        Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
-        processor.save_pretrained(training_args.output_dir)
-        card_metrics = {key: value for key, value in all_metrics.items() if "bleu" in key or "rouge" in key}
-        card_metrics["metric_convention"] = all_metrics.get("predict_metric_convention") or all_metrics.get(
-            "eval_metric_convention"
-        )
-        write_model_card(
-            training_args.output_dir,
-            stage="translation",
-            dataset_name=data_args.dataset_name,
-            data_args=data_args,
-            training_args=training_args,
-            metrics=card_metrics,
-            model_config=model.config,
-        )
-        with open(os.path.join(training_args.output_dir, "data_args.json"), "w") as handle:
-            json.dump(vars(data_args), handle, indent=2)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tags=["sign-language-translation"])
+    card_metrics = {key: value for key, value in all_metrics.items() if "bleu" in key or "rouge" in key}
+    card_metrics["metric_convention"] = all_metrics.get("predict_metric_convention") or all_metrics.get(
+        "eval_metric_convention"
+    )
+    complete_output_dir(trainer, processor, stage="translation", source=model_args.model_name_or_path,
+                        data_args=data_args, training_args=training_args, metrics=card_metrics)
     return all_metrics
 
 

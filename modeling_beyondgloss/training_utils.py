@@ -226,6 +226,38 @@ def log_and_save_metrics(trainer, split: str, metrics: dict) -> None:
     trainer.save_metrics(split, metrics)
 
 
+def train_and_save(trainer, training_args, train_dataset) -> dict:
+    """Train (resuming as `--resume_from_checkpoint` says), save the model and trainer state, log the metrics."""
+    train_result = trainer.train(resume_from_checkpoint=resolve_checkpoint(training_args))
+    trainer.save_model()
+    metrics = train_result.metrics
+    metrics["train_samples"] = len(train_dataset)
+    log_and_save_metrics(trainer, "train", metrics)
+    trainer.save_state()
+    return metrics
+
+
+def complete_output_dir(trainer, processor, *, stage, source, data_args, training_args, metrics) -> None:
+    """Make the output directory a complete model repository (processor, model card, data arguments) and push it
+    when asked."""
+    if trainer.is_world_process_zero():
+        Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
+        processor.save_pretrained(training_args.output_dir)
+        write_model_card(
+            training_args.output_dir,
+            stage=stage,
+            dataset_name=data_args.dataset_name,
+            data_args=data_args,
+            training_args=training_args,
+            metrics=metrics,
+            model_config=trainer.model.config,
+        )
+        with open(os.path.join(training_args.output_dir, "data_args.json"), "w") as handle:
+            json.dump(vars(data_args), handle, indent=2)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(finetuned_from=source, tags=["sign-language-translation"])
+
+
 def plot_loss_terms(log_history: list[dict], output_path: str) -> str | None:
     """Plot the training loss and each logged loss term over steps (PNG); returns the path, or None if nothing was
     logged."""

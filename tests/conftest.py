@@ -2,6 +2,7 @@ import os
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 
 
@@ -25,3 +26,11 @@ def fixtures_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"The shared fixtures are missing: expected them at {path}.")
     return path
+
+
+@pytest.fixture(autouse=True)
+def quiet_progress_bars():
+    """`datasets` progress bars would flood the test logs."""
+    datasets.disable_progress_bars()
+    yield
+    datasets.enable_progress_bars()

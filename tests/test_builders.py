@@ -12,7 +12,6 @@ import struct
 from pathlib import Path
 
 import av
-import datasets
 import numpy as np
 import pytest
 from PIL import Image
@@ -41,13 +40,6 @@ def phoenix_dev_labels(fixtures_dir):
 def asl_house(fixtures_dir):
     """A real ASL clip, 73 frames at 25 fps (CC BY 4.0, Nagish Inc., sign-language-processing.github.io)."""
     return str(fixtures_dir / "videos" / "asl_house.mp4")
-
-
-@pytest.fixture(autouse=True)
-def quiet_progress_bars():
-    datasets.disable_progress_bars()
-    yield
-    datasets.enable_progress_bars()
 
 
 def write_video(path, num_frames, size=32, codec="libx264"):

@@ -22,13 +22,6 @@ DESCRIPTIONS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def quiet_progress_bars():
-    datasets.disable_progress_bars()
-    yield
-    datasets.enable_progress_bars()
-
-
 @pytest.fixture(scope="module")
 def tiny_mbart(tmp_path_factory):
     """A tiny mBART and its tokenizer, saved like a Hub checkpoint."""

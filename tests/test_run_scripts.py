@@ -7,7 +7,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import datasets
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -28,13 +27,6 @@ COMMON_FLAGS = [
     "--seed", "0",
     "--disable_tqdm", "true",
 ]
-
-
-@pytest.fixture(autouse=True)
-def quiet_progress_bars():
-    datasets.disable_progress_bars()
-    yield
-    datasets.enable_progress_bars()
 
 
 @pytest.fixture(scope="module")
