@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[test,deepspeed]"
+	$(PY) -m pip install --quiet -e ".[test,deepspeed,hands]"
 	touch $@
 
 install: $(VENV)/.installed

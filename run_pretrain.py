@@ -19,11 +19,11 @@ from modeling_beyondgloss.data_collator import BeyondGlossDataCollator
 from modeling_beyondgloss.trainer_beyondgloss import BeyondGlossPretrainingTrainer
 from modeling_beyondgloss.training_utils import (
     DataArguments,
+    auxiliary_widths,
     build_processor,
     complete_output_dir,
     config_for_random_init,
     corpus_sentences,
-    description_width,
     drop_columns,
     load_dataset_splits,
     load_or_build_tokenizer,
@@ -110,26 +110,32 @@ def build_model(model_args, data_args, dataset):
     """Model and tokenizer for the three kinds of `--model_name_or_path`."""
     language_code = data_args.language_code()
     overrides = config_overrides(model_args)
+    # The description and hand branches are sized by the data's embeddings and hand teacher.
+    widths = auxiliary_widths(dataset)
     source = model_args.model_name_or_path
     if source == "backbones":
         if model_args.config_name is not None:
             overrides = {**non_backbone_fields(model_args.config_name), **overrides}
-        if description_width(dataset):
-            overrides["description_dim"] = description_width(dataset)
         model, tokenizer = BeyondGlossForPreTraining.from_pretrained_backbones(
             model_args.vision_model_name_or_path,
             model_args.text_model_name_or_path,
             corpus_sentences=corpus_sentences(dataset) if model_args.trim_vocabulary else None,
             tgt_lang=language_code,
             **overrides,
+            **widths,
         )
         tokenizer.src_lang = language_code
         return model, tokenizer
     tokenizer = load_or_build_tokenizer(source, dataset, language_code)
     if source.endswith(".json"):
-        config = config_for_random_init(source, tokenizer, language_code, description_width(dataset), overrides)
+        config = config_for_random_init(source, tokenizer, language_code, {**overrides, **widths})
         return BeyondGlossForPreTraining(config), tokenizer
     model = BeyondGlossForPreTraining.from_pretrained(source, **overrides)
+    mismatched = {name: (getattr(model.config, name), width) for name, width in widths.items()
+                  if getattr(model.config, name) != width}
+    if mismatched:
+        details = ", ".join(f"{name}={have} but the data has {want}" for name, (have, want) in mismatched.items())
+        raise ValueError(f"{source}: the checkpoint does not fit the data ({details}).")
     model.train()
     return model, tokenizer
 

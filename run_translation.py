@@ -78,7 +78,7 @@ def build_model(model_args, data_args, dataset):
     if model_args.text_lora_rank is not None:
         overrides["text_lora_rank"] = model_args.text_lora_rank
     if source.endswith(".json"):
-        config = config_for_random_init(source, tokenizer, language_code, None, overrides)
+        config = config_for_random_init(source, tokenizer, language_code, overrides)
         model = BeyondGlossForConditionalGeneration(config)
     elif BeyondGlossConfig.from_pretrained(source).architectures == ["BeyondGlossForPreTraining"]:
         model = BeyondGlossForConditionalGeneration.from_pretraining(source, model_args.text_model_name_or_path)

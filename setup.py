@@ -27,7 +27,7 @@ extras = {
     "hands": ["mediapipe==0.10.14"],
     "test": ["pytest>=8", "pytest-timeout>=2.3"],
 }
-extras["all"] = sorted({req for group in ("deepspeed", "test") for req in extras[group]})
+extras["all"] = sorted({req for group in ("deepspeed", "hands", "test") for req in extras[group]})
 
 setup(
     name="beyondgloss",

@@ -172,8 +172,8 @@ def load_or_build_tokenizer(model_name_or_path: str, dataset, language_code: str
     return tokenizer
 
 
-def config_for_random_init(config_path: str, tokenizer, language_code: str, description_dim: int | None, overrides: dict):
-    """A config from JSON, fitted to the tokenizer (vocabulary, special ids) and to the description embeddings."""
+def config_for_random_init(config_path: str, tokenizer, language_code: str, overrides: dict):
+    """A config from JSON, fitted to the tokenizer (vocabulary, special ids), then given `overrides`."""
     config = BeyondGlossConfig.from_json_file(config_path)
     text_config = config.text_config
     text_config.vocab_size = len(tokenizer)
@@ -182,21 +182,25 @@ def config_for_random_init(config_path: str, tokenizer, language_code: str, desc
     text_config.eos_token_id = tokenizer.eos_token_id
     text_config.forced_eos_token_id = tokenizer.eos_token_id
     text_config.decoder_start_token_id = tokenizer.convert_tokens_to_ids(language_code)
-    if description_dim is not None:
-        config.description_dim = description_dim
     for key, value in overrides.items():
         setattr(config, key, value)
     config.validate_architecture()
     return config
 
 
-def description_width(dataset) -> int | None:
-    for split in dataset.values():
-        if "description_embeds" in split.column_names:
-            for value in split["description_embeds"]:
-                if value is not None:
-                    return len(value)
-    return None
+def auxiliary_widths(dataset) -> dict[str, int]:
+    """`description_dim` and `hand_feature_dim` as the dataset's description embeddings and hand features have them
+    (each teacher has its own width: 288 for HaMeR, 128 for MediaPipe), for the columns it has."""
+    widths = {}
+    for field_name, column in (("description_dim", "description_embeds"), ("hand_feature_dim", "hand_features")):
+        for split in dataset.values():
+            if column not in split.column_names:
+                continue
+            value = next((value for value in split[column] if value is not None), None)
+            if value is not None:
+                widths[field_name] = len(value) if column == "description_embeds" else len(value[0])
+                break
+    return widths
 
 
 def build_processor(config, tokenizer, data_args: DataArguments):
