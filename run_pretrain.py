@@ -121,8 +121,7 @@ def build_model(model_args, data_args, dataset):
             model_args.text_model_name_or_path,
             corpus_sentences=corpus_sentences(dataset) if model_args.trim_vocabulary else None,
             tgt_lang=language_code,
-            **overrides,
-            **widths,
+            **{**overrides, **widths},
         )
         tokenizer.src_lang = language_code
         return model, tokenizer

@@ -9,7 +9,8 @@ def test_demo_runs_every_stage_and_writes_its_results(tmp_path, fixtures_dir):
     output_dir = tmp_path / "demo"
     results = demo.main([
         "--output_dir", str(output_dir), "--num_train", "8", "--num_dev", "2", "--num_test", "4",
-        "--num_glosses", "20", "--pretrain_epochs", "1", "--translation_epochs", "1", "--batch_size", "4",
+        "--num_glosses", "20", "--resolution", "64", "--vision_pretraining_steps", "10", "--pretrain_epochs", "1",
+        "--translation_epochs", "1", "--batch_size", "4",
         "--num_beams", "2", "--logging_steps", "1", "--clip", str(fixtures_dir / "videos" / "asl_house.mp4"),
     ])
 
