@@ -184,7 +184,7 @@ def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict,
         "--learning_rate", str(args.learning_rate), "--warmup_steps", "0.1",
         "--logging_steps", str(args.logging_steps), "--save_strategy", "no", "--report_to", "tensorboard",
         "--max_frames", str(args.max_frames), "--frame_sampling", "uniform", "--augment", str(args.augment).lower(),
-        "--dataloader_num_workers", "0", "--seed", str(args.seed),
+        "--dataloader_num_workers", "0", "--decoded_clip_cache_mb", "4096", "--seed", str(args.seed),
     ]
     logger.info("[%s] pre-training (%s epochs)", name, args.pretrain_epochs)
     pretrain_dir = work_dir / f"{name}_pretrain"

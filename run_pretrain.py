@@ -159,7 +159,12 @@ def main(argv=None):
         model.num_parameters(), num_trainable, {split: len(rows) for split, rows in dataset.items()},
     )
 
-    collator_kwargs = {"processor": processor, "task": "pretraining", "max_target_length": data_args.max_target_length}
+    collator_kwargs = {
+        "processor": processor,
+        "task": "pretraining",
+        "max_target_length": data_args.max_target_length,
+        "decoded_clip_cache_mb": data_args.decoded_clip_cache_mb,
+    }
     trainer = BeyondGlossPretrainingTrainer(
         model=model,
         args=training_args,

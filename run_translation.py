@@ -125,7 +125,12 @@ def main(argv=None):
         conventions["last"] = scores.pop("metric_convention")
         return scores
 
-    collator_kwargs = {"processor": processor, "task": "translation", "max_target_length": data_args.max_target_length}
+    collator_kwargs = {
+        "processor": processor,
+        "task": "translation",
+        "max_target_length": data_args.max_target_length,
+        "decoded_clip_cache_mb": data_args.decoded_clip_cache_mb,
+    }
     trainer = BeyondGlossSeq2SeqTrainer(
         model=model,
         args=training_args,

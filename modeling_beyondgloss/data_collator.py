@@ -4,6 +4,7 @@ Decoding is the expensive part and happens here, inside the DataLoader workers, 
 """
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,10 @@ class BeyondGlossDataCollator:
             Sentences are truncated to this many tokens; `None` keeps them whole.
         label_pad_token_id (`int`, *optional*, defaults to -100):
             Value of padded label positions, ignored by the loss.
+        decoded_clip_cache_mb (`float`, *optional*, defaults to 0):
+            Keep up to this many megabytes of decoded clips in memory (least recently used first out), per
+            DataLoader worker (workers must persist across epochs to keep theirs). Decoding does not depend on the epoch (sampling is deterministic; cropping and
+            augmentation come after it), so a corpus that fits is decoded once instead of every epoch. 0 disables it.
     """
 
     processor: BeyondGlossProcessor | None = None
@@ -60,7 +65,10 @@ class BeyondGlossDataCollator:
     training: bool = False
     max_target_length: int | None = 128
     label_pad_token_id: int = -100
+    decoded_clip_cache_mb: float = 0
     _warned_short_hand_features: bool = field(default=False, init=False, repr=False)
+    _decoded_clips: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
+    _decoded_clip_bytes: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self):
         if self.processor is not None:
@@ -88,7 +96,19 @@ class BeyondGlossDataCollator:
         source = example.get("video") or example.get("frames")
         if not source:
             raise ValueError(f"Example {_name(example)} has neither a `video` nor `frames`.")
-        return self.video_processor.decode_clip(source, fps=example.get("fps"))
+        if self.decoded_clip_cache_mb <= 0:
+            return self.video_processor.decode_clip(source, fps=example.get("fps"))
+        key = (source if isinstance(source, str) else tuple(source), example.get("fps"))
+        if key in self._decoded_clips:
+            self._decoded_clips.move_to_end(key)
+            return self._decoded_clips[key]
+        clip = self.video_processor.decode_clip(source, fps=example.get("fps"))
+        self._decoded_clips[key] = clip
+        self._decoded_clip_bytes += clip.frames.nbytes
+        while self._decoded_clip_bytes > self.decoded_clip_cache_mb * 2**20 and len(self._decoded_clips) > 1:
+            _, evicted = self._decoded_clips.popitem(last=False)
+            self._decoded_clip_bytes -= evicted.frames.nbytes
+        return clip
 
     def _tokenize(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         texts = [example.get("text") for example in examples]

@@ -61,6 +61,12 @@ class DataArguments:
     )
     resize_size: int | None = field(default=None, metadata={"help": "Resize before cropping (default: crop × 256/224)."})
     max_target_length: int = field(default=128, metadata={"help": "Longest target sentence in tokens."})
+    decoded_clip_cache_mb: float = field(
+        default=0,
+        metadata={"help": "Megabytes of decoded clips kept in memory per data-loading process, so that a corpus that "
+                  "fits is decoded once rather than every epoch (0: off; with dataloader workers, add "
+                  "--dataloader_persistent_workers)."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training samples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only this many evaluation samples."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Use only this many test samples."})

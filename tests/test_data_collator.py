@@ -197,3 +197,28 @@ def test_in_dataloader_workers(tokenizer, examples):
     for batch in batches:
         assert batch["pixel_values"].shape == (3, 6, 3, 28, 28)
         assert batch["labels"].shape[0] == 3
+
+
+def test_decoded_clip_cache_decodes_each_clip_once(tokenizer, examples, monkeypatch):
+    processor = make_processor(tokenizer, max_frames=8, frame_sampling="uniform")
+    plain = BeyondGlossDataCollator(processor=processor, training=True)
+    cached = BeyondGlossDataCollator(processor=processor, training=True, decoded_clip_cache_mb=64)
+    decoded = []
+    decode_clip = processor.video_processor.decode_clip
+    monkeypatch.setattr(
+        processor.video_processor, "decode_clip", lambda video, fps=None: decoded.append(video) or decode_clip(video, fps)
+    )
+
+    for epoch in range(2):
+        torch.manual_seed(epoch)
+        expected = plain(examples)
+        torch.manual_seed(epoch)
+        batch = cached(examples)
+        for key in expected:  # the same random crops and augmentation as without the cache
+            torch.testing.assert_close(batch[key], expected[key])
+    assert len(decoded) == 2 * len(examples) + len(examples)  # plain: every epoch; cached: once
+
+    # Over budget, the least recently used clips go first.
+    small = BeyondGlossDataCollator(processor=processor, decoded_clip_cache_mb=0.01)
+    small(examples)
+    assert len(small._decoded_clips) == 1 and list(small._decoded_clips)[0][0] == examples[2]["video"]
