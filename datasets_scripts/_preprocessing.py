@@ -138,8 +138,10 @@ def run_jobs(
     process: Callable[[VideoSource, str], None],
     description: str,
     overwrite: bool = False,
+    is_done: Callable[[str], bool] = os.path.exists,
 ) -> JobSummary:
-    """Run `process(source, output_path)` for every source whose output does not exist yet.
+    """Run `process(source, output_path)` for every source whose output is not done yet (`is_done(output_path)`,
+    by default: the file exists).
 
     `process` must write its output through [`atomic_output`]. An exception fails that video only: the message is
     kept for the summary and the run goes on; `KeyboardInterrupt` stops the run with every finished output intact.
@@ -148,7 +150,7 @@ def run_jobs(
     start = time.perf_counter()
     pending = []
     for source in sources:
-        if not overwrite and os.path.exists(output_path(source)):
+        if not overwrite and is_done(output_path(source)):
             summary.skipped.append(source.name)
         else:
             pending.append(source)

@@ -34,3 +34,11 @@ def quiet_progress_bars():
     datasets.disable_progress_bars()
     yield
     datasets.enable_progress_bars()
+
+
+@pytest.fixture(scope="session")
+def tiny_describer_models(tmp_path_factory) -> tuple[str, str]:
+    """Paths of a tiny random Qwen2.5-VL and a tiny instruction model for `datasets_scripts.describe_hands`."""
+    from tiny_describers import build_tiny_describers
+
+    return build_tiny_describers(tmp_path_factory.mktemp("describers"))

@@ -1,0 +1,333 @@
+"""Hand-motion descriptions of sign language videos, written by a vision-language model and refined by a text model.
+
+Stage 1 splits each video into non-overlapping 16-frame segments (a shorter tail joins the previous segment), tiles
+each segment into one grid image (or, with `--segment_input video`, passes its frames as a video) and asks a
+vision-language model to describe the hands only. Stage 2 merges the segment texts, in order, into one sentence about
+hand and body motion, with a local instruction model or an OpenAI-compatible endpoint. Each video gets
+`<output_dir>/<video name>.json` = `{"chunk_0": ..., "chunk_1": ..., "refined": ...}`, the format the dataset
+builders read.
+
+Command lines:
+
+    python -m datasets_scripts.describe_hands --input videos/ --output_dir descriptions/ \\
+        --model Qwen/Qwen2.5-VL-7B-Instruct --refiner Qwen/Qwen2.5-7B-Instruct
+    OPENAI_API_KEY=... python -m datasets_scripts.describe_hands --input videos/ --output_dir descriptions/ \\
+        --refiner_api_base https://api.openai.com/v1 --refiner_api_model gpt-4o-mini
+"""
+
+import argparse
+import json
+import logging
+import math
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ._preprocessing import VideoSource, add_job_arguments, find_videos, run_jobs, select_shard, write_json_atomic
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_REFINER",
+    "APIRefiner",
+    "LocalRefiner",
+    "SegmentDescriber",
+    "describe_video",
+    "main",
+    "refinement_messages",
+    "split_into_segments",
+    "tile_grid",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
+DEFAULT_REFINER = "Qwen/Qwen2.5-7B-Instruct"
+SEGMENT_FRAMES = 16
+SEGMENT_QUESTION = (
+    "{what} a short part of a sign language video. Describe only the signer's hands: where each hand is relative to "
+    "the body (head, face, chest, shoulders), how it moves and along which path, its handshape (which fingers are "
+    "extended, bent or touching) and which way the palm faces. Do not describe the person's looks, clothing, the "
+    "background or any colours."
+)
+SEGMENT_SUBJECT = {"grid": "These frames, in reading order, show", "video": "This clip shows"}
+REFINER_INSTRUCTIONS = (
+    "You receive descriptions of consecutive parts of one sign language video, in order. Merge them into a single "
+    "sentence that describes only the signer's hand and body motion: where the hands are relative to the body, how "
+    "they move, their shapes and palm orientations, and how these change over time. Leave out people's appearance, "
+    "faces, clothing, the background, colours and any guess at what is being signed. Answer with that one sentence "
+    "and nothing else."
+)
+
+
+def split_into_segments(num_frames: int, segment_frames: int = SEGMENT_FRAMES) -> list[range]:
+    """Non-overlapping segments of `segment_frames` frames; a shorter tail is folded into the previous segment."""
+    if num_frames < 1:
+        raise ValueError(f"A video needs at least one frame, got {num_frames}.")
+    starts = list(range(0, max(num_frames - segment_frames + 1, 1), segment_frames))
+    return [range(start, starts[index + 1] if index + 1 < len(starts) else num_frames) for index, start in enumerate(starts)]
+
+
+def tile_grid(frames: np.ndarray, max_side: int = 1008) -> Image.Image:
+    """Tile frames `(n, H, W, 3)` uint8 in reading order into a near-square grid at most `max_side` pixels wide and
+    high (16 frames: 4 x 4; a folded segment of up to 31 frames: up to 6 x 6)."""
+    count, height, width = frames.shape[:3]
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    scale = min(1.0, max_side / (columns * width), max_side / (rows * height))
+    tile_width, tile_height = max(1, int(width * scale)), max(1, int(height * scale))
+    grid = Image.new("RGB", (columns * tile_width, rows * tile_height))
+    for index, frame in enumerate(frames):
+        tile = Image.fromarray(np.ascontiguousarray(frame)).resize((tile_width, tile_height), Image.BILINEAR)
+        grid.paste(tile, ((index % columns) * tile_width, (index // columns) * tile_height))
+    return grid
+
+
+def one_line(text: str, what: str) -> str:
+    """Whitespace collapsed to single spaces; an empty answer is an error, never an empty description."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    if not text:
+        raise ValueError(f"the model returned an empty {what}")
+    return text
+
+
+def _device_and_dtype(device: str | None) -> tuple[torch.device, torch.dtype]:
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return device, torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+class SegmentDescriber:
+    """Stage 1: a vision-language model (`AutoModelForImageTextToText` + `AutoProcessor`) describes each segment.
+
+    The model loads on first use. Segments are batched with left padding; decoding is greedy.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str = DEFAULT_MODEL,
+        device: str | None = None,
+        batch_size: int = 4,
+        max_new_tokens: int = 128,
+        segment_input: str = "grid",
+        grid_max_side: int = 1008,
+    ):
+        if segment_input not in SEGMENT_SUBJECT:
+            raise ValueError(f"segment_input must be one of {sorted(SEGMENT_SUBJECT)}, got {segment_input!r}")
+        self.model_name_or_path = model_name_or_path
+        self.device, self.dtype = _device_and_dtype(device)
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.segment_input = segment_input
+        self.grid_max_side = grid_max_side
+        self.question = SEGMENT_QUESTION.format(what=SEGMENT_SUBJECT[segment_input])
+        self.processor = self.model = None
+
+    def _load(self) -> None:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        logger.info(f"Loading the vision-language model {self.model_name_or_path} on {self.device}")
+        self.processor = AutoProcessor.from_pretrained(self.model_name_or_path)
+        self.processor.tokenizer.padding_side = "left"  # generation continues every row from its last token
+        self.model = AutoModelForImageTextToText.from_pretrained(self.model_name_or_path, dtype=self.dtype)
+        self.model.to(self.device).eval()
+
+    @torch.inference_mode()
+    def describe(self, segments: list[np.ndarray]) -> list[str]:
+        """One description per segment `(frames, H, W, 3)` uint8."""
+        if self.model is None:
+            self._load()
+        descriptions = []
+        for start in range(0, len(segments), self.batch_size):
+            batch = segments[start : start + self.batch_size]
+            visual_item = {"type": "image" if self.segment_input == "grid" else "video"}
+            messages = [{"role": "user", "content": [visual_item, {"type": "text", "text": self.question}]}]
+            prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            if self.segment_input == "grid":
+                visual = {"images": [tile_grid(segment, self.grid_max_side) for segment in batch]}
+            else:
+                visual = {"videos": [np.ascontiguousarray(segment) for segment in batch]}
+            inputs = self.processor(text=[prompt] * len(batch), padding=True, return_tensors="pt", **visual)
+            inputs = inputs.to(self.device)
+            generated = self.model.generate(
+                **inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=1, do_sample=False
+            )
+            new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+            descriptions.extend(self.processor.batch_decode(new_tokens, skip_special_tokens=True))
+        return descriptions
+
+
+def refinement_messages(chunks: list[str]) -> list[dict]:
+    """The chat that asks for one merged sentence, the segments numbered in order."""
+    segments = "\n".join(f"Part {index + 1}: {chunk}" for index, chunk in enumerate(chunks))
+    return [{"role": "system", "content": REFINER_INSTRUCTIONS}, {"role": "user", "content": segments}]
+
+
+class LocalRefiner:
+    """Stage 2 with a local instruction model (`AutoModelForCausalLM` with a chat template), greedy decoding."""
+
+    def __init__(self, model_name_or_path: str = DEFAULT_REFINER, device: str | None = None, max_new_tokens: int = 128):
+        self.model_name_or_path = model_name_or_path
+        self.device, self.dtype = _device_and_dtype(device)
+        self.max_new_tokens = max_new_tokens
+        self.tokenizer = self.model = None
+
+    def _load(self) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        logger.info(f"Loading the refinement model {self.model_name_or_path} on {self.device}")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_name_or_path, dtype=self.dtype)
+        self.model.to(self.device).eval()
+
+    @torch.inference_mode()
+    def refine(self, chunks: list[str]) -> str:
+        if self.model is None:
+            self._load()
+        inputs = self.tokenizer.apply_chat_template(
+            refinement_messages(chunks), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.device)
+        generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=1, do_sample=False)
+        return self.tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+class APIRefiner:
+    """Stage 2 through an OpenAI-compatible chat-completions endpoint; the key is read from the environment."""
+
+    def __init__(self, api_base: str, model: str, api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0):
+        self.url = api_base.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout = timeout
+
+    def refine(self, chunks: list[str]) -> str:
+        body = {"model": self.model, "messages": refinement_messages(chunks), "temperature": 0}
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as err:
+            raise RuntimeError(f"{self.url} answered HTTP {err.code}: {err.read(500).decode(errors='replace')}") from err
+        except (urllib.error.URLError, TimeoutError) as err:
+            raise RuntimeError(f"cannot reach {self.url}: {err}") from err
+        except json.JSONDecodeError as err:
+            raise RuntimeError(f"{self.url} did not answer with JSON ({err})") from err
+        try:
+            return answer["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as err:
+            raise RuntimeError(f"{self.url} answered without choices[0].message.content: {answer!r:.300}") from err
+
+
+def _read_chunks(path: str) -> list[str] | None:
+    """The segment descriptions of an earlier run's file, if it has them all."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(content, dict):
+        return None
+    count = sum(1 for key in content if key.startswith("chunk_"))
+    chunks = [content.get(f"chunk_{index}") for index in range(count)]
+    return chunks if count and all(isinstance(chunk, str) and chunk for chunk in chunks) else None
+
+
+def describe_video(
+    source: VideoSource,
+    describer: SegmentDescriber | None,
+    refiner=None,
+    segment_frames: int = SEGMENT_FRAMES,
+    chunks: list[str] | None = None,
+) -> dict[str, str]:
+    """`{"chunk_0": ..., "refined": ...}` for one video (`refined` only with a refiner); given `chunks`, stage 1 is
+    skipped and only the refinement runs."""
+    if chunks is None:
+        from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor
+
+        frames = BeyondGlossVideoProcessor(do_resize=False, do_crop=False, max_frames=None).decode_clip(source.path)
+        frames = frames.frames.numpy()
+        segments = [frames[segment.start : segment.stop] for segment in split_into_segments(len(frames), segment_frames)]
+        texts = describer.describe(segments)
+        chunks = [one_line(text, f"description of segment {index}") for index, text in enumerate(texts)]
+    content = {f"chunk_{index}": chunk for index, chunk in enumerate(chunks)}
+    if refiner is not None:
+        content["refined"] = one_line(refiner.refine(chunks), "refined description")
+    return content
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_job_arguments(parser)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="Vision-language model for the segments (name or path).")
+    parser.add_argument("--segment_input", default="grid", choices=sorted(SEGMENT_SUBJECT),
+                        help="A segment as one grid image, or as a video for models whose processor takes videos.")
+    parser.add_argument("--segment_frames", type=int, default=SEGMENT_FRAMES)
+    parser.add_argument("--grid_max_side", type=int, default=1008, help="Largest side of a grid image in pixels.")
+    parser.add_argument("--batch_size", type=int, default=4, help="Segments per generation batch.")
+    parser.add_argument("--max_new_tokens", type=int, default=128, help="Longest answer of either model, in tokens.")
+    parser.add_argument("--refiner", default=DEFAULT_REFINER, help="Local instruction model for the refinement.")
+    parser.add_argument("--refiner_api_base", default=None,
+                        help="Refine through this OpenAI-compatible endpoint instead, e.g. https://api.openai.com/v1.")
+    parser.add_argument("--refiner_api_model", default=None, help="The endpoint's model name.")
+    parser.add_argument("--refiner_api_key_env", default="OPENAI_API_KEY",
+                        help="Environment variable holding the endpoint's key (never written anywhere).")
+    parser.add_argument("--skip_refinement", action="store_true",
+                        help="Write the segment descriptions only; a later run without this flag refines them.")
+    parser.add_argument("--device", default=None, help="Where the local models run (default: CUDA when available).")
+    return parser
+
+
+def main(argv: list[str] | None = None):
+    """Describe every video under `--input`; returns the run's `JobSummary` (failures are listed, not raised)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.refiner_api_base and not args.refiner_api_model:
+        raise ValueError("--refiner_api_base needs --refiner_api_model.")
+    sources = select_shard(find_videos(args.input), args.shard_index, args.num_shards)[: args.limit]
+    describer = SegmentDescriber(args.model, args.device, args.batch_size, args.max_new_tokens, args.segment_input,
+                                 args.grid_max_side)
+    refiner = None
+    if not args.skip_refinement:
+        if args.refiner_api_base:
+            refiner = APIRefiner(args.refiner_api_base, args.refiner_api_model, args.refiner_api_key_env)
+        else:
+            refiner = LocalRefiner(args.refiner, args.device, args.max_new_tokens)
+
+    def is_done(path: str) -> bool:
+        # Without a refiner any existing file is done; with one, a file still lacking `refined` is refined.
+        if not os.path.exists(path):
+            return False
+        if refiner is None:
+            return True
+        with open(path, encoding="utf-8") as handle:
+            try:
+                content = json.load(handle)
+            except json.JSONDecodeError:
+                return False
+        return isinstance(content, dict) and bool(content.get("refined"))
+
+    def process(source: VideoSource, output_path: str) -> None:
+        chunks = None if args.overwrite else _read_chunks(output_path)
+        write_json_atomic(output_path, describe_video(source, describer, refiner, args.segment_frames, chunks))
+
+    return run_jobs(
+        sources,
+        lambda source: os.path.join(args.output_dir, f"{source.name}.json"),
+        process,
+        description="Describing hands",
+        overwrite=args.overwrite,
+        is_done=is_done,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main().failed else 0)

@@ -1,0 +1,186 @@
+import json
+import os
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+
+from datasets_scripts import describe_hands, load_sign_dataset
+from datasets_scripts.describe_hands import APIRefiner, main, split_into_segments, tile_grid
+from datasets_scripts.features import read_description
+from datasets_scripts.synthsign import generate_synthsign
+
+
+def test_segments_fold_the_short_tail():
+    assert split_into_segments(73) == [range(0, 16), range(16, 32), range(32, 48), range(48, 73)]
+    assert split_into_segments(64) == [range(0, 16), range(16, 32), range(32, 48), range(48, 64)]
+    assert split_into_segments(20) == [range(0, 20)]
+    assert split_into_segments(5) == [range(0, 5)]
+    with pytest.raises(ValueError, match="at least one frame"):
+        split_into_segments(0)
+
+
+def test_grid_tiles_frames_in_reading_order():
+    frames = np.zeros((16, 10, 20, 3), dtype=np.uint8)
+    frames[6] = 255  # row 1, column 2 of a 4 x 4 grid
+    grid = np.asarray(tile_grid(frames))
+    assert grid.shape == (40, 80, 3)
+    assert (grid[10:20, 40:60] == 255).all() and grid.sum() == grid[10:20, 40:60].sum()
+    folded = tile_grid(np.zeros((25, 240, 320, 3), dtype=np.uint8), max_side=500)
+    assert folded.size == (500, 375)  # 5 x 5 tiles of 100 x 75
+
+
+def describe(input_path, output_dir, models, *extra):
+    vision_language_model, refiner = models
+    return main([
+        "--input", str(input_path), "--output_dir", str(output_dir), "--model", vision_language_model,
+        "--refiner", refiner, "--max_new_tokens", "6", "--device", "cpu", *extra,
+    ])
+
+
+@pytest.mark.parametrize("segment_input", ["grid", "video"])
+def test_real_video_gets_one_description_per_segment_and_a_refined_one(
+    tmp_path, fixtures_dir, tiny_describer_models, segment_input
+):
+    summary = describe(fixtures_dir / "videos" / "asl_house.mp4", tmp_path, tiny_describer_models,
+                       "--segment_input", segment_input)
+
+    assert summary.written == ["asl_house"] and not summary.failed
+    content = json.loads((tmp_path / "asl_house.json").read_text())
+    assert list(content) == ["chunk_0", "chunk_1", "chunk_2", "chunk_3", "refined"]  # 73 frames: 16+16+16+25
+    assert all(isinstance(text, str) and text and "\n" not in text for text in content.values())
+    assert read_description(str(tmp_path / "asl_house.json")) == content["refined"]
+
+
+@pytest.fixture(scope="module")
+def synthsign(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthsign")
+    generate_synthsign(root, seed=0, num_train=2, num_dev=1, num_test=1, resolution=64)
+    return root
+
+
+def test_synthsign_descriptions_load_through_the_builder(synthsign, tmp_path, tiny_describer_models):
+    summary = describe(synthsign / "videos", tmp_path / "descriptions", tiny_describer_models)
+
+    assert summary.written == ["dev/000000", "test/000000", "train/000000", "train/000001"]
+    dataset = load_sign_dataset("synthsign", data_dir=synthsign, descriptions_dir=tmp_path / "descriptions",
+                                cache_dir=tmp_path / "cache")
+    for split in dataset.values():
+        for example in split:
+            written = json.loads((tmp_path / "descriptions" / f"{example['id']}.json").read_text())
+            assert example["description"] == written["refined"]
+
+
+def test_rerun_skips_finished_videos_and_refines_unrefined_ones(synthsign, tmp_path, tiny_describer_models,
+                                                                monkeypatch):
+    output_dir = tmp_path / "descriptions"
+    first = describe(synthsign / "videos" / "train", output_dir, tiny_describer_models, "--skip_refinement")
+    assert first.written == ["000000", "000001"]
+    assert "refined" not in json.loads((output_dir / "000000.json").read_text())
+    (output_dir / "000001.json").unlink()
+    kept = (output_dir / "000000.json").read_text()
+
+    segments_described = []
+    original = describe_hands.SegmentDescriber.describe
+    monkeypatch.setattr(describe_hands.SegmentDescriber, "describe",
+                        lambda self, segments: segments_described.append(len(segments)) or original(self, segments))
+    second = describe(synthsign / "videos" / "train", output_dir, tiny_describer_models)
+
+    assert second.written == ["000000", "000001"] and not second.skipped
+    assert len(segments_described) == 1  # 000000 kept its segment descriptions and was only refined
+    refined = json.loads((output_dir / "000000.json").read_text())
+    assert {key: value for key, value in refined.items() if key != "refined"} == json.loads(kept)
+    modified = {name: os.stat(output_dir / name).st_mtime_ns for name in os.listdir(output_dir)}
+
+    third = describe(synthsign / "videos" / "train", output_dir, tiny_describer_models)
+    assert third.skipped == ["000000", "000001"] and not third.written
+    assert {name: os.stat(output_dir / name).st_mtime_ns for name in os.listdir(output_dir)} == modified
+    redone = describe(synthsign / "videos" / "train", output_dir, tiny_describer_models, "--overwrite")
+    assert redone.written == ["000000", "000001"]
+
+
+def test_failures_are_summarised_and_leave_no_partial_files(synthsign, tmp_path, tiny_describer_models,
+                                                           monkeypatch):
+    videos = tmp_path / "videos"
+    shutil.copytree(synthsign / "videos" / "train", videos)
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    original = describe_hands.LocalRefiner.refine
+    calls = []
+
+    def refine_then_die(self, chunks):
+        calls.append(chunks)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed while the second video is being refined
+        return original(self, chunks)
+
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine", refine_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        describe(videos, tmp_path / "out", tiny_describer_models)
+    assert sorted(os.listdir(tmp_path / "out")) == ["000000.json"]
+
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine", original)
+    summary = describe(videos, tmp_path / "out", tiny_describer_models)
+    assert summary.written == ["000001"] and summary.skipped == ["000000"]
+    assert [name for name, _ in summary.failed] == ["broken"] and "broken.mp4" in summary.failed[0][1]
+    assert sorted(os.listdir(tmp_path / "out")) == ["000000.json", "000001.json"]  # no temporary files
+
+
+def test_empty_answers_are_failures_not_empty_descriptions(synthsign, tmp_path, tiny_describer_models, monkeypatch):
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine", lambda self, chunks: "  \n ")
+    summary = describe(synthsign / "videos" / "dev", tmp_path, tiny_describer_models)
+    assert summary.failed == [("000000", "ValueError: the model returned an empty refined description")]
+    assert os.listdir(tmp_path) == []
+
+
+class ChatCompletions(BaseHTTPRequestHandler):
+    requests = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ChatCompletions.requests.append((self.path, self.headers.get("Authorization"), body))
+        answer = {"choices": [{"message": {"role": "assistant", "content": " Both flat hands rise\nto the chest. "}}]}
+        payload = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def chat_server():
+    server = HTTPServer(("127.0.0.1", 0), ChatCompletions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    ChatCompletions.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_api_refiner_sends_the_segments_in_order_with_the_key_from_the_environment(
+    chat_server, synthsign, tmp_path, tiny_describer_models, monkeypatch
+):
+    monkeypatch.setenv("SIGN_API_KEY", "secret-key-123")
+    summary = describe(synthsign / "videos" / "dev", tmp_path, tiny_describer_models, "--refiner_api_base", chat_server,
+                       "--refiner_api_model", "some-model", "--refiner_api_key_env", "SIGN_API_KEY")
+
+    assert summary.written == ["000000"]
+    path, authorization, body = ChatCompletions.requests[0]
+    assert path == "/v1/chat/completions" and authorization == "Bearer secret-key-123"
+    assert body["model"] == "some-model" and body["temperature"] == 0
+    written = json.loads((tmp_path / "000000.json").read_text())
+    chunks = [written[f"chunk_{index}"] for index in range(len(written) - 1)]
+    assert body["messages"][1]["content"] == "\n".join(f"Part {index + 1}: {chunk}" for index, chunk in enumerate(chunks))
+    assert written["refined"] == "Both flat hands rise to the chest."
+    assert "secret-key-123" not in (tmp_path / "000000.json").read_text()
+
+
+def test_api_refiner_names_the_endpoint_when_it_fails():
+    refiner = APIRefiner("http://127.0.0.1:9/v1", "some-model", timeout=2)
+    with pytest.raises(RuntimeError, match=r"cannot reach http://127\.0\.0\.1:9/v1/chat/completions"):
+        refiner.refine(["a flat hand"])
