@@ -10,7 +10,7 @@ Teachers:
 - `hamer`: runs HaMeR (https://github.com/geopavlakos/hamer, which needs the MANO model from its authors) on hand boxes
   found by MediaPipe and writes the 288-d layout below. Needs the `hamer` package and the `[hands]` extra.
 - `mediapipe`: MediaPipe Hands (`pip install "beyondgloss[hands]"`: mediapipe 0.10.14, whose wheel carries its hand
-  models and runs offline on the CPU); 128-d layout below. Train with `hand_feature_dim=128` in the model config.
+  models and runs offline on the CPU); 128-d layout below. The training scripts size the hand branch from it.
 
 HaMeR layout (288): `[0:135]` slot 0 hand pose (15 joints x 3x3 rotation), `[135:270]` slot 1 hand pose, `[270:279]`
 slot 0 global orientation (3x3), `[279:288]` slot 1 global orientation. Slot 0 = left, slot 1 = right; a single
@@ -39,7 +39,6 @@ from dataclasses import dataclass
 import numpy as np
 from safetensors.numpy import save_file
 
-from .features import read_hand_features
 from ._preprocessing import (
     JobSummary,
     VideoSource,
@@ -49,6 +48,7 @@ from ._preprocessing import (
     run_jobs,
     select_shard,
 )
+from .features import read_hand_features
 
 
 __all__ = [
