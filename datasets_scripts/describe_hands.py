@@ -24,12 +24,21 @@ import re
 import sys
 import urllib.error
 import urllib.request
+from typing import Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ._preprocessing import VideoSource, add_job_arguments, find_videos, run_jobs, select_shard, write_json_atomic
+from ._preprocessing import (
+    JobSummary,
+    VideoSource,
+    add_job_arguments,
+    find_videos,
+    run_jobs,
+    select_shard,
+    write_json_atomic,
+)
 
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "DEFAULT_REFINER",
     "APIRefiner",
     "LocalRefiner",
+    "Refiner",
     "SegmentDescriber",
     "describe_video",
     "main",
@@ -50,6 +60,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 DEFAULT_REFINER = "Qwen/Qwen2.5-7B-Instruct"
 SEGMENT_FRAMES = 16
+# Video segments are presented as sampled at 2 fps, the rate Qwen2.5-VL's reference pipeline (qwen-vl-utils) feeds it.
+# At a sign video's real 25 fps its temporal positions (seconds x tokens_per_second, truncated to integers) would give
+# most frames of a 16-frame segment the same time index.
+VIDEO_SEGMENT_FPS = 2.0
 SEGMENT_QUESTION = (
     "{what} a short part of a sign language video. Describe only the signer's hands: where each hand is relative to "
     "the body (head, face, chest, shoulders), how it moves and along which path, its handshape (which fingers are "
@@ -70,8 +84,8 @@ def split_into_segments(num_frames: int, segment_frames: int = SEGMENT_FRAMES) -
     """Non-overlapping segments of `segment_frames` frames; a shorter tail is folded into the previous segment."""
     if num_frames < 1:
         raise ValueError(f"A video needs at least one frame, got {num_frames}.")
-    starts = list(range(0, max(num_frames - segment_frames + 1, 1), segment_frames))
-    return [range(start, starts[index + 1] if index + 1 < len(starts) else num_frames) for index, start in enumerate(starts)]
+    starts = range(0, max(num_frames - segment_frames + 1, 1), segment_frames)
+    return [range(start, end) for start, end in zip(starts, [*starts[1:], num_frames])]
 
 
 def tile_grid(frames: np.ndarray, max_side: int = 1008) -> Image.Image:
@@ -151,7 +165,12 @@ class SegmentDescriber:
             if self.segment_input == "grid":
                 visual = {"images": [tile_grid(segment, self.grid_max_side) for segment in batch]}
             else:
-                visual = {"videos": [np.ascontiguousarray(segment) for segment in batch]}
+                visual = {
+                    "videos": [np.ascontiguousarray(segment) for segment in batch],
+                    "video_metadata": [
+                        {"fps": VIDEO_SEGMENT_FPS, "total_num_frames": len(segment)} for segment in batch
+                    ],
+                }
             inputs = self.processor(text=[prompt] * len(batch), padding=True, return_tensors="pt", **visual)
             inputs = inputs.to(self.device)
             generated = self.model.generate(
@@ -160,6 +179,12 @@ class SegmentDescriber:
             new_tokens = generated[:, inputs["input_ids"].shape[1] :]
             descriptions.extend(self.processor.batch_decode(new_tokens, skip_special_tokens=True))
         return descriptions
+
+
+class Refiner(Protocol):
+    """Stage 2: merges a video's segment descriptions, in order, into one sentence."""
+
+    def refine(self, chunks: list[str]) -> str: ...
 
 
 def refinement_messages(chunks: list[str]) -> list[dict]:
@@ -171,7 +196,9 @@ def refinement_messages(chunks: list[str]) -> list[dict]:
 class LocalRefiner:
     """Stage 2 with a local instruction model (`AutoModelForCausalLM` with a chat template), greedy decoding."""
 
-    def __init__(self, model_name_or_path: str = DEFAULT_REFINER, device: str | None = None, max_new_tokens: int = 128):
+    def __init__(
+        self, model_name_or_path: str = DEFAULT_REFINER, device: str | None = None, max_new_tokens: int = 128
+    ):
         self.model_name_or_path = model_name_or_path
         self.device, self.dtype = _device_and_dtype(device)
         self.max_new_tokens = max_new_tokens
@@ -187,12 +214,15 @@ class LocalRefiner:
 
     @torch.inference_mode()
     def refine(self, chunks: list[str]) -> str:
+        """The merged description of a video's segment descriptions, in order."""
         if self.model is None:
             self._load()
         inputs = self.tokenizer.apply_chat_template(
             refinement_messages(chunks), add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.device)
-        generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=1, do_sample=False)
+        generated = self.model.generate(
+            **inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=1, do_sample=False
+        )
         return self.tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
@@ -206,6 +236,7 @@ class APIRefiner:
         self.timeout = timeout
 
     def refine(self, chunks: list[str]) -> str:
+        """The merged description of a video's segment descriptions, in order."""
         body = {"model": self.model, "messages": refinement_messages(chunks), "temperature": 0}
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
@@ -216,10 +247,11 @@ class APIRefiner:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.load(response)
         except urllib.error.HTTPError as err:
-            raise RuntimeError(f"{self.url} answered HTTP {err.code}: {err.read(500).decode(errors='replace')}") from err
+            detail = err.read(500).decode(errors="replace")
+            raise RuntimeError(f"{self.url} answered HTTP {err.code}: {detail}") from err
         except (urllib.error.URLError, TimeoutError) as err:
             raise RuntimeError(f"cannot reach {self.url}: {err}") from err
-        except json.JSONDecodeError as err:
+        except ValueError as err:  # invalid JSON or UTF-8
             raise RuntimeError(f"{self.url} did not answer with JSON ({err})") from err
         try:
             return answer["choices"][0]["message"]["content"]
@@ -227,15 +259,19 @@ class APIRefiner:
             raise RuntimeError(f"{self.url} answered without choices[0].message.content: {answer!r:.300}") from err
 
 
-def _read_chunks(path: str) -> list[str] | None:
-    """The segment descriptions of an earlier run's file, if it has them all."""
+def _read_existing(path: str) -> dict | None:
+    """An earlier run's output, or None when there is none or it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
             content = json.load(handle)
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # ValueError: invalid JSON or UTF-8
         return None
-    if not isinstance(content, dict):
-        return None
+    return content if isinstance(content, dict) else None
+
+
+def _read_chunks(path: str) -> list[str] | None:
+    """The segment descriptions of an earlier run's file, if it has them all."""
+    content = _read_existing(path) or {}
     count = sum(1 for key in content if key.startswith("chunk_"))
     chunks = [content.get(f"chunk_{index}") for index in range(count)]
     return chunks if count and all(isinstance(chunk, str) and chunk for chunk in chunks) else None
@@ -244,7 +280,7 @@ def _read_chunks(path: str) -> list[str] | None:
 def describe_video(
     source: VideoSource,
     describer: SegmentDescriber | None,
-    refiner=None,
+    refiner: Refiner | None = None,
     segment_frames: int = SEGMENT_FRAMES,
     chunks: list[str] | None = None,
 ) -> dict[str, str]:
@@ -255,7 +291,7 @@ def describe_video(
 
         frames = BeyondGlossVideoProcessor(do_resize=False, do_crop=False, max_frames=None).decode_clip(source.path)
         frames = frames.frames.numpy()
-        segments = [frames[segment.start : segment.stop] for segment in split_into_segments(len(frames), segment_frames)]
+        segments = [frames[span.start : span.stop] for span in split_into_segments(len(frames), segment_frames)]
         texts = describer.describe(segments)
         chunks = [one_line(text, f"description of segment {index}") for index, text in enumerate(texts)]
     content = {f"chunk_{index}": chunk for index, chunk in enumerate(chunks)}
@@ -267,34 +303,49 @@ def describe_video(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_job_arguments(parser)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="Vision-language model for the segments (name or path).")
-    parser.add_argument("--segment_input", default="grid", choices=sorted(SEGMENT_SUBJECT),
-                        help="A segment as one grid image, or as a video for models whose processor takes videos.")
-    parser.add_argument("--segment_frames", type=int, default=SEGMENT_FRAMES)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="Vision-language model for the segments (name/path).")
+    parser.add_argument(
+        "--segment_input",
+        default="grid",
+        choices=sorted(SEGMENT_SUBJECT),
+        help="A segment as one grid image, or as a video for models whose processor takes videos.",
+    )
+    parser.add_argument("--segment_frames", type=int, default=SEGMENT_FRAMES, help="Frames per segment.")
     parser.add_argument("--grid_max_side", type=int, default=1008, help="Largest side of a grid image in pixels.")
     parser.add_argument("--batch_size", type=int, default=4, help="Segments per generation batch.")
     parser.add_argument("--max_new_tokens", type=int, default=128, help="Longest answer of either model, in tokens.")
     parser.add_argument("--refiner", default=DEFAULT_REFINER, help="Local instruction model for the refinement.")
-    parser.add_argument("--refiner_api_base", default=None,
-                        help="Refine through this OpenAI-compatible endpoint instead, e.g. https://api.openai.com/v1.")
+    parser.add_argument(
+        "--refiner_api_base",
+        default=None,
+        help="Refine through this OpenAI-compatible endpoint instead, e.g. https://api.openai.com/v1.",
+    )
     parser.add_argument("--refiner_api_model", default=None, help="The endpoint's model name.")
-    parser.add_argument("--refiner_api_key_env", default="OPENAI_API_KEY",
-                        help="Environment variable holding the endpoint's key (never written anywhere).")
-    parser.add_argument("--skip_refinement", action="store_true",
-                        help="Write the segment descriptions only; a later run without this flag refines them.")
+    parser.add_argument(
+        "--refiner_api_key_env",
+        default="OPENAI_API_KEY",
+        help="Environment variable holding the endpoint's key (never written anywhere).",
+    )
+    parser.add_argument(
+        "--skip_refinement",
+        action="store_true",
+        help="Write the segment descriptions only; a later run without this flag refines them.",
+    )
     parser.add_argument("--device", default=None, help="Where the local models run (default: CUDA when available).")
     return parser
 
 
-def main(argv: list[str] | None = None):
+def main(argv: list[str] | None = None) -> JobSummary:
     """Describe every video under `--input`; returns the run's `JobSummary` (failures are listed, not raised)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if bool(args.refiner_api_base) != bool(args.refiner_api_model):
+        parser.error("--refiner_api_base and --refiner_api_model go together.")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.refiner_api_base and not args.refiner_api_model:
-        raise ValueError("--refiner_api_base needs --refiner_api_model.")
     sources = select_shard(find_videos(args.input), args.shard_index, args.num_shards)[: args.limit]
-    describer = SegmentDescriber(args.model, args.device, args.batch_size, args.max_new_tokens, args.segment_input,
-                                 args.grid_max_side)
+    describer = SegmentDescriber(
+        args.model, args.device, args.batch_size, args.max_new_tokens, args.segment_input, args.grid_max_side
+    )
     refiner = None
     if not args.skip_refinement:
         if args.refiner_api_base:
@@ -304,16 +355,9 @@ def main(argv: list[str] | None = None):
 
     def is_done(path: str) -> bool:
         # Without a refiner any existing file is done; with one, a file still lacking `refined` is refined.
-        if not os.path.exists(path):
-            return False
         if refiner is None:
-            return True
-        with open(path, encoding="utf-8") as handle:
-            try:
-                content = json.load(handle)
-            except json.JSONDecodeError:
-                return False
-        return isinstance(content, dict) and bool(content.get("refined"))
+            return os.path.exists(path)
+        return bool((_read_existing(path) or {}).get("refined"))
 
     def process(source: VideoSource, output_path: str) -> None:
         chunks = None if args.overwrite else _read_chunks(output_path)

@@ -1,16 +1,28 @@
 import json
 import os
+import runpy
 import shutil
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
+import torch
 
 from datasets_scripts import describe_hands, load_sign_dataset
 from datasets_scripts.describe_hands import APIRefiner, main, split_into_segments, tile_grid
 from datasets_scripts.features import read_description
 from datasets_scripts.synthsign import generate_synthsign
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """The tiny models decode token by token: one thread beats synchronising with a second, possibly busy, core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_segments_fold_the_short_tail():
@@ -52,6 +64,19 @@ def test_real_video_gets_one_description_per_segment_and_a_refined_one(
     assert list(content) == ["chunk_0", "chunk_1", "chunk_2", "chunk_3", "refined"]  # 73 frames: 16+16+16+25
     assert all(isinstance(text, str) and text and "\n" not in text for text in content.values())
     assert read_description(str(tmp_path / "asl_house.json")) == content["refined"]
+
+
+def test_video_segments_are_timed_so_their_frames_get_distinct_time_positions(tiny_describer_models):
+    describer = describe_hands.SegmentDescriber(
+        tiny_describer_models[0], "cpu", max_new_tokens=2, segment_input="video"
+    )
+    describer._load()
+    generate, generate_inputs = describer.model.generate, {}
+    describer.model.generate = lambda **inputs: generate_inputs.update(inputs) or generate(**inputs)
+
+    texts = describer.describe([np.zeros((16, 32, 32, 3), np.uint8), np.zeros((25, 32, 32, 3), np.uint8)])
+    assert len(texts) == 2
+    assert generate_inputs["second_per_grid_ts"].tolist() == [1.0, 1.0]  # two frames per temporal patch at 2 fps
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +144,29 @@ def test_failures_are_summarised_and_leave_no_partial_files(synthsign, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         describe(videos, tmp_path / "out", tiny_describer_models)
     assert sorted(os.listdir(tmp_path / "out")) == ["000000.json"]
+    finished = (tmp_path / "out" / "000000.json").read_text()
+    assert json.loads(finished)["refined"]
 
     monkeypatch.setattr(describe_hands.LocalRefiner, "refine", original)
     summary = describe(videos, tmp_path / "out", tiny_describer_models)
     assert summary.written == ["000001"] and summary.skipped == ["000000"]
     assert [name for name, _ in summary.failed] == ["broken"] and "broken.mp4" in summary.failed[0][1]
     assert sorted(os.listdir(tmp_path / "out")) == ["000000.json", "000001.json"]  # no temporary files
+    assert (tmp_path / "out" / "000000.json").read_text() == finished
+
+
+@pytest.mark.filterwarnings("ignore:'datasets_scripts.describe_hands' found in sys.modules:RuntimeWarning")
+def test_command_line_exits_non_zero_when_a_video_fails(tmp_path, tiny_describer_models, monkeypatch):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    vision_language_model, refiner = tiny_describer_models
+    monkeypatch.setattr(sys, "argv", [
+        "describe_hands", "--input", str(tmp_path / "broken.mp4"), "--output_dir", str(tmp_path / "out"),
+        "--model", vision_language_model, "--refiner", refiner, "--device", "cpu",
+    ])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("datasets_scripts.describe_hands", run_name="__main__")
+    assert exit_info.value.code == 1
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 
 
 def test_empty_answers_are_failures_not_empty_descriptions(synthsign, tmp_path, tiny_describer_models, monkeypatch):
@@ -140,9 +182,13 @@ class ChatCompletions(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         ChatCompletions.requests.append((self.path, self.headers.get("Authorization"), body))
-        answer = {"choices": [{"message": {"role": "assistant", "content": " Both flat hands rise\nto the chest. "}}]}
+        if body["model"] == "overloaded-model":
+            status, answer = 503, {"error": {"message": "overloaded"}}
+        else:
+            message = {"role": "assistant", "content": " Both flat hands rise\nto the chest. "}
+            status, answer = 200, {"choices": [{"message": message}]}
         payload = json.dumps(answer).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -155,32 +201,47 @@ class ChatCompletions(BaseHTTPRequestHandler):
 @pytest.fixture
 def chat_server():
     server = HTTPServer(("127.0.0.1", 0), ChatCompletions)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     ChatCompletions.requests = []
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
+    server.server_close()
 
 
 def test_api_refiner_sends_the_segments_in_order_with_the_key_from_the_environment(
-    chat_server, synthsign, tmp_path, tiny_describer_models, monkeypatch
+    chat_server, synthsign, tmp_path, tiny_describer_models, monkeypatch, caplog
 ):
+    caplog.set_level("DEBUG")
     monkeypatch.setenv("SIGN_API_KEY", "secret-key-123")
-    summary = describe(synthsign / "videos" / "dev", tmp_path, tiny_describer_models, "--refiner_api_base", chat_server,
-                       "--refiner_api_model", "some-model", "--refiner_api_key_env", "SIGN_API_KEY")
+    summary = describe(synthsign / "videos" / "dev", tmp_path / "out", tiny_describer_models,
+                       "--refiner_api_base", chat_server, "--refiner_api_model", "some-model",
+                       "--refiner_api_key_env", "SIGN_API_KEY")
 
     assert summary.written == ["000000"]
     path, authorization, body = ChatCompletions.requests[0]
     assert path == "/v1/chat/completions" and authorization == "Bearer secret-key-123"
     assert body["model"] == "some-model" and body["temperature"] == 0
-    written = json.loads((tmp_path / "000000.json").read_text())
+    written = json.loads((tmp_path / "out" / "000000.json").read_text())
     chunks = [written[f"chunk_{index}"] for index in range(len(written) - 1)]
-    assert body["messages"][1]["content"] == "\n".join(f"Part {index + 1}: {chunk}" for index, chunk in enumerate(chunks))
+    expected = "\n".join(f"Part {index + 1}: {text}" for index, text in enumerate(chunks))
+    assert body["messages"][1]["content"] == expected
     assert written["refined"] == "Both flat hands rise to the chest."
-    assert "secret-key-123" not in (tmp_path / "000000.json").read_text()
+
+    APIRefiner(chat_server, "some-model", "SIGN_API_KEY").refine(["left hand rises", "both hands circle", "fists"])
+    assert ChatCompletions.requests[1][2]["messages"][1]["content"].splitlines() == [
+        "Part 1: left hand rises", "Part 2: both hands circle", "Part 3: fists"
+    ]
+    assert "secret-key-123" not in caplog.text
+    outputs = [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+    assert outputs and not any("secret-key-123" in path.read_text() for path in outputs)
 
 
-def test_api_refiner_names_the_endpoint_when_it_fails():
+def test_api_refiner_names_the_endpoint_when_it_fails(chat_server, tmp_path, tiny_describer_models):
+    with pytest.raises(RuntimeError, match=r"/v1/chat/completions answered HTTP 503: .*overloaded"):
+        APIRefiner(chat_server, "overloaded-model").refine(["a flat hand"])
     refiner = APIRefiner("http://127.0.0.1:9/v1", "some-model", timeout=2)
     with pytest.raises(RuntimeError, match=r"cannot reach http://127\.0\.0\.1:9/v1/chat/completions"):
         refiner.refine(["a flat hand"])
+    with pytest.raises(SystemExit):  # an endpoint without a model name is a usage error
+        describe(tmp_path, tmp_path / "out", tiny_describer_models, "--refiner_api_base", chat_server)

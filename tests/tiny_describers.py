@@ -1,8 +1,9 @@
 """Tiny random stand-ins for the description models, built offline: a Qwen2.5-VL (the default vision-language model)
-and a Qwen2 instruction model, sharing a word-level tokenizer with a Qwen-style chat template."""
+and a Qwen2 instruction model, sharing a small byte-level BPE tokenizer (the kind Qwen2Tokenizer loads) with a
+Qwen-style chat template."""
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     PreTrainedTokenizerFast,
     Qwen2_5_VLConfig,
@@ -19,10 +20,11 @@ SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
     "<|video_pad|>",
 ]
-WORDS = (
-    "the left right hand hands moves up down circle flat fist palm forward chest face shoulder towards away open "
-    "closed fingers index thumb both rises falls user assistant system part"
-).split()
+SENTENCES = [
+    "The left hand moves up to the chest, palm facing forward.",
+    "Both flat hands circle in front of the body; the right fist rises towards the face.",
+    "Index finger and thumb open and close near the shoulder, then the hands fall down.",
+]
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for item in message['content'] %}"
@@ -34,12 +36,15 @@ CHAT_TEMPLATE = (
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
-    vocabulary = {token: index for index, token in enumerate(SPECIAL_TOKENS + ["[UNK]", ".", ",", ":"] + WORDS)}
-    backend = Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    backend.train_from_iterator(SENTENCES, trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="[UNK]",
+        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
         additional_special_tokens=SPECIAL_TOKENS[1:], chat_template=CHAT_TEMPLATE,
     )
 
