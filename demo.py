@@ -65,7 +65,7 @@ def parse_args(argv=None):
     parser.add_argument("--text_pretraining_steps", type=int, default=600,
                         help="Denoising steps of the small mBART that stands in for mbart-large-cc25.")
     parser.add_argument("--pretrain_epochs", type=float, default=4)
-    parser.add_argument("--translation_epochs", type=float, default=10)
+    parser.add_argument("--translation_epochs", type=float, default=16)
     parser.add_argument("--learning_rate", type=float, default=2e-3, help="Both stages (the tiny model trains fast).")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--hand_loss_weight", type=float, default=0.3, help="λ_hand (the paper: 0.3).")
