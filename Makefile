@@ -8,19 +8,22 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo bench clean
+.PHONY: install test lint demo bench clean
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[test,deepspeed,hands]"
+	$(PY) -m pip install --quiet -e ".[test,logging,deepspeed,hands]"
 	touch $@
 
 install: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS) tests
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 demo: $(VENV)/.installed
 	$(PY) demo.py --output_dir outputs/demo

@@ -31,8 +31,8 @@ from transformers import Dinov2Config, Dinov2Model, MBartConfig, MBartForConditi
 
 import run_pretrain
 import run_translation
-from datasets_scripts.description_embeddings import save_random_text_encoder
-from datasets_scripts.safe_pickle import safe_load
+from datasets_scripts.builders.safe_pickle import safe_load
+from datasets_scripts.preprocessing.description_embeddings import save_random_text_encoder
 from datasets_scripts.synthsign import generate_synthsign
 from modeling_beyondgloss import (
     BeyondGlossForConditionalGeneration,
@@ -70,7 +70,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--hand_loss_weight", type=float, default=0.3, help="λ_hand (the paper: 0.3).")
     parser.add_argument("--augment", action="store_true",
-                        help="The paper's augmentation (off by default: this short schedule learns faster without it).")
+                        help="The paper's augmentation (off by default: this short schedule learns faster "
+                        "without it).")
     parser.add_argument("--max_frames", type=int, default=32, help="Frames per clip, sampled uniformly.")
     parser.add_argument("--num_beams", type=int, default=4)
     parser.add_argument("--logging_steps", type=int, default=10)
@@ -204,7 +205,7 @@ def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict,
     ])
 
 
-def translate_clips(model_dir: Path, clips: list[Path]) -> dict[str, str]:
+def translate_clips(model_dir: Path, clips: list[Path], num_beams: int) -> dict[str, str]:
     """Load the fine-tuned model as a user would and translate each clip."""
     model = BeyondGlossForConditionalGeneration.from_pretrained(model_dir).eval()
     processor = BeyondGlossProcessor.from_pretrained(model_dir)
@@ -212,7 +213,9 @@ def translate_clips(model_dir: Path, clips: list[Path]) -> dict[str, str]:
     for clip in clips:
         inputs = processor(videos=[str(clip)])
         with torch.inference_mode():
-            ids = model.generate(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=4)
+            ids = model.generate(
+                pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=num_beams
+            )
         translations[str(clip)] = processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
     return translations
 
@@ -304,7 +307,7 @@ def main(argv=None) -> dict:
     extra_clip = Path(args.clip) if args.clip else next(iter(sorted(FIXTURE_VIDEOS.glob("*.mp4"))), None)
     if extra_clip is not None:
         clips.append(extra_clip)
-    results["translations"] = translate_clips(output_dir / "video_translation", clips)
+    results["translations"] = translate_clips(output_dir / "video_translation", clips, args.num_beams)
     results["references"] = {str(clip): reference_of(data_dir, clip) for clip in clips[:1]}
 
     model = BeyondGlossForConditionalGeneration.from_pretrained(output_dir / "video_translation")

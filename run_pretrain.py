@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """BeyondGloss visual-language pre-training: video ↔ sentence alignment, description alignment and hand feature
-distillation (DESIGN §1). Flags follow `transformers.TrainingArguments`; defaults follow the paper.
+distillation (see docs/method.md). Flags follow `transformers.TrainingArguments`; defaults follow the paper.
 
     python run_pretrain.py --model_name_or_path configs/beyondgloss-tiny.json \
         --dataset_name synthsign --data_dir data/synthsign --output_dir outputs/pretrain --do_train --do_eval
@@ -12,32 +12,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainingArguments, set_seed
+from transformers import TrainingArguments
 
 from modeling_beyondgloss import BeyondGlossForPreTraining
-from modeling_beyondgloss.data_collator import BeyondGlossDataCollator
-from modeling_beyondgloss.trainer_beyondgloss import BeyondGlossPretrainingTrainer
-from modeling_beyondgloss.training_utils import (
-    DataArguments,
-    auxiliary_widths,
-    build_processor,
-    complete_output_dir,
-    config_for_random_init,
-    corpus_sentences,
-    drop_columns,
-    load_dataset_splits,
-    load_or_build_tokenizer,
-    log_and_save_metrics,
-    parse_arguments,
-    plot_loss_terms,
-    setup_logging,
-    train_and_save,
-)
+from training_beyondgloss import data
+from training_beyondgloss.arguments import DataArguments, start_run
+from training_beyondgloss.outputs import finish_run, log_and_save_metrics, train_and_save
+from training_beyondgloss.plots import plot_loss_terms
+from training_beyondgloss.trainers import BeyondGlossPretrainingTrainer
 
 
 logger = logging.getLogger(__name__)
 
-# The reference implementation's optimisation (DESIGN §1): AdamW 3e-4, wd 0.01, 5 % warm-up, cosine, clip 1.0, batch 16.
+# The reference implementation's optimisation (docs/method.md): AdamW 3e-4, wd 0.01, 5 % warm-up, cosine, clip 1.0,
+# batch 16.
 PAPER_DEFAULTS = {
     "learning_rate": 3e-4,
     "weight_decay": 0.01,
@@ -83,8 +71,10 @@ class ModelArguments:
     text_lora_rank: int | None = field(default=None, metadata={"help": "mBART LoRA rank (the paper: 16)."})
     align_with_text: bool = field(
         default=True,
-        metadata={"help": "Align videos with their target sentences (L_align); turn off to pre-train from the "
-                  "descriptions and hand features alone."},
+        metadata={
+            "help": "Align videos with their target sentences (L_align); turn off to pre-train from the "
+            "descriptions and hand features alone."
+        },
     )
     gather_embeddings: bool | None = field(
         default=None,
@@ -111,7 +101,7 @@ def build_model(model_args, data_args, dataset):
     language_code = data_args.language_code()
     overrides = config_overrides(model_args)
     # The description and hand branches are sized by the data's embeddings and hand teacher.
-    widths = auxiliary_widths(dataset)
+    widths = data.auxiliary_widths(dataset)
     source = model_args.model_name_or_path
     if source == "backbones":
         if model_args.config_name is not None:
@@ -119,19 +109,22 @@ def build_model(model_args, data_args, dataset):
         model, tokenizer = BeyondGlossForPreTraining.from_pretrained_backbones(
             model_args.vision_model_name_or_path,
             model_args.text_model_name_or_path,
-            corpus_sentences=corpus_sentences(dataset) if model_args.trim_vocabulary else None,
+            corpus_sentences=data.corpus_sentences(dataset) if model_args.trim_vocabulary else None,
             tgt_lang=language_code,
             **{**overrides, **widths},
         )
         tokenizer.src_lang = language_code
         return model, tokenizer
-    tokenizer = load_or_build_tokenizer(source, dataset, language_code)
+    tokenizer = data.load_or_build_tokenizer(source, dataset, language_code)
     if source.endswith(".json"):
-        config = config_for_random_init(source, tokenizer, language_code, {**overrides, **widths})
+        config = data.config_for_random_init(source, tokenizer, language_code, {**overrides, **widths})
         return BeyondGlossForPreTraining(config), tokenizer
     model = BeyondGlossForPreTraining.from_pretrained(source, **overrides)
-    mismatched = {name: (getattr(model.config, name), width) for name, width in widths.items()
-                  if getattr(model.config, name) != width}
+    mismatched = {
+        name: (getattr(model.config, name), width)
+        for name, width in widths.items()
+        if getattr(model.config, name) != width
+    }
     if mismatched:
         details = ", ".join(f"{name}={have} but the data has {want}" for name, (have, want) in mismatched.items())
         raise ValueError(f"{source}: the checkpoint does not fit the data ({details}).")
@@ -140,39 +133,20 @@ def build_model(model_args, data_args, dataset):
 
 
 def main(argv=None):
-    model_args, data_args, training_args = parse_arguments(
+    model_args, data_args, training_args = start_run(
         (ModelArguments, DataArguments, TrainingArguments), argv, PAPER_DEFAULTS
     )
-    setup_logging(training_args)
-    if training_args.remove_unused_columns:
-        raise ValueError("--remove_unused_columns must stay False: the collator reads the dataset's video columns.")
-    set_seed(training_args.seed)
-
-    dataset = load_dataset_splits(data_args)
+    dataset = data.load_dataset_splits(data_args)
     model, tokenizer = build_model(model_args, data_args, dataset)
     if not model_args.align_with_text:
-        dataset = drop_columns(dataset, ("text",))
-    processor = build_processor(model.config, tokenizer, data_args)
-    num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info(
-        "Model: %d parameters, %d trainable. Data: %s",
-        model.num_parameters(), num_trainable, {split: len(rows) for split, rows in dataset.items()},
-    )
+        dataset = data.drop_columns(dataset, ("text",))
+    processor = data.build_processor(model.config, tokenizer, data_args)
+    data.log_model_and_data(model, dataset)
 
-    collator_kwargs = {
-        "processor": processor,
-        "task": "pretraining",
-        "max_target_length": data_args.max_target_length,
-        "decoded_clip_cache_mb": data_args.decoded_clip_cache_mb,
-    }
     trainer = BeyondGlossPretrainingTrainer(
         model=model,
         args=training_args,
-        train_dataset=dataset["train"] if training_args.do_train else None,
-        eval_dataset=dataset["validation"] if training_args.do_eval and "validation" in dataset else None,
-        data_collator=BeyondGlossDataCollator(training=True, **collator_kwargs),
-        eval_data_collator=BeyondGlossDataCollator(training=False, **collator_kwargs),
-        processing_class=processor,
+        **data.trainer_inputs(dataset, processor, "pretraining", data_args, training_args),
     )
 
     all_metrics = {}
@@ -189,10 +163,14 @@ def main(argv=None):
         log_and_save_metrics(trainer, "eval", metrics)
         all_metrics.update(metrics)
 
-    complete_output_dir(trainer, processor, stage="pre-training", source=model_args.model_name_or_path,
-                        data_args=data_args, training_args=training_args, metrics=all_metrics)
-    return all_metrics
+    return finish_run(
+        trainer, processor, "pre-training", model_args.model_name_or_path, data_args, training_args, all_metrics
+    )
+
+
+def cli() -> None:
+    main()  # a console script must not take the returned metrics for an exit status
 
 
 if __name__ == "__main__":
-    main()
+    cli()

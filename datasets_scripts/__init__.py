@@ -1,31 +1,11 @@
-"""Sign language datasets for BeyondGloss: builders for Phoenix14T, CSL-Daily, SynthSign and custom manifests."""
+"""Sign language data for BeyondGloss.
 
-from .builders import (
-    BUILDERS,
-    CSLDaily,
-    CustomSignDataset,
-    InvalidSamplesError,
-    LabelFormatError,
-    Phoenix14T,
-    SignDatasetConfig,
-    SignLanguageBuilder,
-    SynthSign,
-    load_sign_dataset,
-)
-from .safe_pickle import UnsafePickleError, safe_load
+- `datasets_scripts.builders`: `datasets` builders for Phoenix14T, CSL-Daily, SynthSign and custom manifests, the
+  label formats they read, and the restricted unpickler.
+- `datasets_scripts.synthsign`: SynthSign, a procedural signer that writes a corpus in the real corpora's layout.
+- `datasets_scripts.preprocessing`: the tools that make descriptions, hand features and description embeddings.
+- `datasets_scripts.media`: which files are videos and frames, and how they are listed, decoded and counted.
+"""
 
-
-__all__ = [
-    "BUILDERS",
-    "CSLDaily",
-    "CustomSignDataset",
-    "InvalidSamplesError",
-    "LabelFormatError",
-    "Phoenix14T",
-    "SignDatasetConfig",
-    "SignLanguageBuilder",
-    "SynthSign",
-    "UnsafePickleError",
-    "load_sign_dataset",
-    "safe_load",
-]
+from .builders import *  # noqa: F403
+from .builders import __all__  # noqa: F401

@@ -20,7 +20,6 @@ from .modeling_beyondgloss import (
     ContrastiveAlignmentLoss,
     HandDistillationLoss,
 )
-from .data_collator import BeyondGlossDataCollator
 from .processing_beyondgloss import BeyondGlossProcessor
 from .video_processing_beyondgloss import BeyondGlossVideoProcessor
 from .vocabulary import build_tokenizer_from_corpus, trim_text_model, trim_vocabulary
@@ -35,7 +34,6 @@ AutoProcessor.register(BeyondGlossConfig, BeyondGlossProcessor, exist_ok=True)
 
 __all__ = [
     "BeyondGlossConfig",
-    "BeyondGlossDataCollator",
     "BeyondGlossForConditionalGeneration",
     "BeyondGlossForPreTraining",
     "BeyondGlossForPreTrainingOutput",

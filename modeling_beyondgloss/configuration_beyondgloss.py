@@ -105,8 +105,6 @@ class BeyondGlossConfig(PreTrainedConfig):
             batch with the global batch (more negatives). The paper contrasts within each process's batch.
         label_smoothing (`float`, *optional*, defaults to 0.2):
             Label smoothing of the translation cross-entropy.
-        max_frames (`int`, *optional*, defaults to 300):
-            Longest clip the model is meant to see; processors truncate longer videos to it.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialisation of the new (non-backbone) layers.
         text_model_name_or_path (`str`, *optional*):
@@ -171,7 +169,6 @@ class BeyondGlossConfig(PreTrainedConfig):
     soft_target_scale: float = 10.0
     gather_embeddings: bool = False
     label_smoothing: float = 0.2
-    max_frames: int = 300
     initializer_range: float = 0.02
     text_model_name_or_path: str | None = None
     train_vision_backbone: bool = False
@@ -188,9 +185,11 @@ class BeyondGlossConfig(PreTrainedConfig):
         self.text_lora_target_modules = list(self.text_lora_target_modules)
         super().__post_init__(**kwargs)
         self.is_encoder_decoder = True
+        self.validate_architecture()
 
     def validate_architecture(self):
-        """Check that the sizes fit together; raises `ValueError` naming the field that does not."""
+        """Check that the sizes fit together; raises `ValueError` naming the field that does not. Runs on
+        construction and on loading."""
         if self.text_config.d_model != 2 * self.temporal_dim:
             raise ValueError(
                 f"text_config.d_model ({self.text_config.d_model}) must equal 2 * temporal_dim ({2 * self.temporal_dim}):"

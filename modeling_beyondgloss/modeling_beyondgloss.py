@@ -644,7 +644,6 @@ class BeyondGlossModel(BeyondGlossPreTrainedModel):
 
     def __init__(self, config: BeyondGlossConfig):
         super().__init__(config)
-        config.validate_architecture()
         self.visual_encoder = BeyondGlossVisualEncoder(config)
         self.sign_encoder = MBartEncoder(config.text_config)
         # The sign encoder reads `inputs_embeds` only; its token embedding (vocab × d_model) would be dead weight.
@@ -801,7 +800,6 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
 
     def __init__(self, config: BeyondGlossConfig):
         super().__init__(config)
-        config.validate_architecture()
         self.visual_encoder = BeyondGlossVisualEncoder(config)
         self.translation_model = MBartForConditionalGeneration(config.text_config)
         inject_lora(

@@ -79,13 +79,12 @@ class BeyondGlossProcessor(ProcessorMixin):
                 )
             )
         if text is not None or text_target is not None:
+            padding_options = {"padding": padding, "truncation": truncation, "max_length": max_length}
             encoded = self.tokenizer(
                 text=text,
                 text_target=text_target,
-                padding=padding,
-                truncation=truncation,
-                max_length=max_length,
                 return_tensors=return_tensors,
+                **padding_options,
                 **tokenizer_kwargs,
             )
             # Given only targets, the tokenizer returns them as `input_ids`; they are labels all the same.

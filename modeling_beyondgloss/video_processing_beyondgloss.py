@@ -36,7 +36,9 @@ from transformers.video_processing_utils import VideoProcessorMixin
 logger = logging.getLogger(__name__)
 
 FRAME_SAMPLING_MODES = ("truncate", "uniform")
+# The media this package reads; the data code and the preprocessing tools use these too.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 # Frames are resized in chunks of this many so a long high-resolution video is never held at full size.
 RESIZE_CHUNK_FRAMES = 32
 # Output pixels handled per step of the batched affine resampling (keeps its work buffers in cache).
@@ -96,9 +98,10 @@ def _size_dict(size: int | Sequence[int] | dict, name: str) -> dict[str, int]:
     )
 
 
-def _natural_sort_key(path: str) -> list:
-    # frame_2.png sorts before frame_10.png.
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", os.path.basename(path))]
+def natural_sort_key(text: str) -> list:
+    """Sort key that orders the numbers inside names by value: `frame_2.png` before `frame_10.png`."""
+    # re.split with a capturing group alternates text and digits, so the key's types line up between names.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def list_frame_files(folder: str | os.PathLike) -> list[str]:
@@ -107,7 +110,7 @@ def list_frame_files(folder: str | os.PathLike) -> list[str]:
     names = [name for name in os.listdir(folder) if name.lower().endswith(IMAGE_EXTENSIONS)]
     if not names:
         raise ValueError(f"Frame folder {folder} contains no image files (looked for {', '.join(IMAGE_EXTENSIONS)}).")
-    return sorted((os.path.join(folder, name) for name in names), key=_natural_sort_key)
+    return [os.path.join(folder, name) for name in sorted(names, key=natural_sort_key)]
 
 
 def _is_path_list(video) -> bool:
@@ -317,7 +320,7 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                 source_fps = fps if fps is not None else (float(rate) if rate else None)
                 declared_frames = stream.frames
             # Containers without a frame count (webm) are counted by demuxing, which is much cheaper than decoding.
-            num_frames = declared_frames if declared_frames > 0 else _count_packets(path)
+            num_frames = declared_frames if declared_frames > 0 else count_video_packets(path)
             if num_frames == 0:
                 raise ValueError(f"Video {path} contains no frames.")
             indices = self.sample_frame_indices(num_frames, source_fps)
@@ -619,7 +622,9 @@ class _ClipBuilder:
         return DecodedClip(frames, torch.from_numpy(self.indices[: self.filled]))
 
 
-def _count_packets(path: str) -> int:
+def count_video_packets(path: str) -> int:
+    """The number of non-empty packets of a video file's first video stream (one per frame), found by demuxing
+    alone, which is much cheaper than decoding."""
     with av.open(path) as container:
         stream = container.streams.video[0]
         return sum(1 for packet in container.demux(stream) if packet.size > 0)
@@ -689,4 +694,13 @@ def _resample_crop_normalize(
 # `save_pretrained` writes `auto_map` and copies this file, so a saved model loads with `trust_remote_code=True`.
 BeyondGlossVideoProcessor.register_for_auto_class()
 
-__all__ = ["BeyondGlossVideoProcessor", "DecodedClip", "ProcessedClip", "list_frame_files"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "BeyondGlossVideoProcessor",
+    "DecodedClip",
+    "ProcessedClip",
+    "count_video_packets",
+    "list_frame_files",
+    "natural_sort_key",
+]

@@ -23,7 +23,9 @@ def _unigram_vocab(tokenizer) -> list[tuple[str, float]]:
     """The (piece, score) list of a Unigram tokenizer backed by the `tokenizers` library, in id order."""
     model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
     if model.get("type") != "Unigram":
-        raise ValueError(f"Expected a Unigram (sentencepiece) tokenizer such as mBART's, got a {model.get('type')} model.")
+        raise ValueError(
+            f"Expected a Unigram (sentencepiece) tokenizer such as mBART's, got a {model.get('type')} model."
+        )
     return [(piece, score) for piece, score in model["vocab"]]
 
 
@@ -86,9 +88,15 @@ def kept_token_ids(original_tokenizer, trimmed_tokenizer) -> torch.LongTensor:
     """For every id of `trimmed_tokenizer`, the id of the same piece in `original_tokenizer`."""
     new_tokens = trimmed_tokenizer.convert_ids_to_tokens(list(range(len(trimmed_tokenizer))))
     old_ids = original_tokenizer.convert_tokens_to_ids(new_tokens)
-    unknown = [token for token, old_id in zip(new_tokens, old_ids) if old_id == original_tokenizer.unk_token_id and token != original_tokenizer.unk_token]
+    unknown = [
+        token
+        for token, old_id in zip(new_tokens, old_ids)
+        if old_id == original_tokenizer.unk_token_id and token != original_tokenizer.unk_token
+    ]
     if unknown:
-        raise ValueError(f"The trimmed vocabulary has pieces the original lacks, e.g. {unknown[:5]}: not trimmed from it.")
+        raise ValueError(
+            f"The trimmed vocabulary has pieces the original lacks, e.g. {unknown[:5]}: not trimmed from it."
+        )
     return torch.tensor(old_ids, dtype=torch.long)
 
 

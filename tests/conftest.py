@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 from pathlib import Path
@@ -38,7 +39,23 @@ def quiet_progress_bars():
 
 @pytest.fixture(scope="session")
 def tiny_describer_models(tmp_path_factory) -> tuple[str, str]:
-    """Paths of a tiny random Qwen2.5-VL and a tiny instruction model for `datasets_scripts.describe_hands`."""
+    """Paths of a tiny random Qwen2.5-VL and a tiny instruction model for the description tool."""
     from tiny_describers import build_tiny_describers
 
     return build_tiny_describers(tmp_path_factory.mktemp("describers"))
+
+
+@pytest.fixture(scope="session")
+def synthsign_corpus(tmp_path_factory) -> dict[str, str]:
+    """A small SynthSign corpus with a random description encoder, shared by the training-script tests."""
+    from datasets_scripts.preprocessing.description_embeddings import save_random_text_encoder
+    from datasets_scripts.synthsign import generate_synthsign
+
+    root = tmp_path_factory.mktemp("corpus")
+    generate_synthsign(root / "synthsign", seed=0, num_train=8, num_dev=4, num_test=4, resolution=64, num_workers=1)
+    descriptions = [
+        json.loads(path.read_text())["refined"]
+        for path in sorted((root / "synthsign" / "descriptions").rglob("*.json"))
+    ]
+    encoder = save_random_text_encoder(str(root / "description_encoder"), descriptions, hidden_size=32)
+    return {"data_dir": str(root / "synthsign"), "cache_dir": str(root / "cache"), "encoder": encoder}

@@ -25,9 +25,9 @@ from datasets_scripts import (
     UnsafePickleError,
     load_sign_dataset,
 )
-from datasets_scripts.features import read_hand_features
+from datasets_scripts.builders.features import read_hand_features
+from datasets_scripts.builders.safe_pickle import safe_load
 from datasets_scripts.synthsign import generate_synthsign
-from datasets_scripts.safe_pickle import safe_load
 
 
 @pytest.fixture
@@ -329,7 +329,7 @@ def test_extras_found_and_missing_counted(tmp_path, caplog):
         json.dump({"chunk_0": "x", "chunk_1": "y", "refined": "  Both hands open.  "}, handle)
     write_hand_features(str(tmp_path / "hands"), "dev/b", np.zeros((4, 288), np.float32), np.ones(4, bool), "npy")
 
-    with caplog.at_level(logging.INFO, logger="datasets_scripts.builders"):
+    with caplog.at_level(logging.INFO, logger="datasets_scripts.builders.sign_datasets"):
         dataset = load_sign_dataset(
             "csl_daily",
             data_dir=tmp_path,
@@ -370,7 +370,7 @@ def test_missing_video(synth, tmp_path):
     message = prepare_error("synthsign", tmp_path, data_dir=synth)
     assert "1 invalid sample in synthsign" in message
     assert "[train] train/000001" in message
-    assert f"{synth / 'videos' / 'train' / '000001'}.{{mp4,webm,avi,mkv}}: no such video file" in message
+    assert f"{synth / 'videos' / 'train' / '000001'}.{{mp4,webm,avi,mkv,mov}}: no such video file" in message
 
 
 def test_empty_video(synth, tmp_path):
@@ -432,7 +432,8 @@ def test_missing_frame_folder(tmp_path):
     frames_dir = write_frames_corpus(tmp_path, ["dev/a", "dev/b"])
     shutil.rmtree(os.path.join(frames_dir, "dev", "b"))
     message = prepare_error("csl_daily", tmp_path, data_dir=tmp_path)
-    assert f"[validation] dev/b: {os.path.join(frames_dir, 'dev', 'b')}{os.sep}: frame folder does not exist" in message
+    missing = f"{os.path.join(frames_dir, 'dev', 'b')}{os.sep}"
+    assert f"[validation] dev/b: {missing}: frame folder does not exist" in message
 
 
 def test_empty_frame_folder(tmp_path):
@@ -576,7 +577,7 @@ def test_every_invalid_sample_is_reported_at_once(synth, tmp_path):
 def test_drop_invalid_leaves_samples_out_with_a_logged_count(synth, tmp_path, caplog):
     os.remove(synth / "videos" / "train" / "000000.mp4")
     (synth / "videos" / "dev" / "000000.mp4").write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="datasets_scripts.builders"):
+    with caplog.at_level(logging.WARNING, logger="datasets_scripts.builders.sign_datasets"):
         dataset = load_sign_dataset("synthsign", data_dir=synth, drop_invalid=True, cache_dir=tmp_path / "c")
     assert list(dataset) == ["train"]  # the only validation sample is invalid: the split is left out
     assert dataset["train"]["id"] == ["train/000001"]

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from modeling_beyondgloss.data_collator import BeyondGlossDataCollator
 from modeling_beyondgloss.processing_beyondgloss import BeyondGlossProcessor
 from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor
 from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
+from training_beyondgloss.data_collator import BeyondGlossDataCollator
 
 
 SENTENCES = ["am tag regnet es im norden", "morgen scheint die sonne", "heute abend wird es kalt und windig"]
@@ -155,7 +155,7 @@ def test_hand_features_follow_uniform_sampling(tokenizer, examples):
 def test_hand_mask_stops_at_padding_and_missing_features(tokenizer, examples, caplog):
     processor = make_processor(tokenizer, max_frames=None)
     short = {**examples[0], "hand_features": examples[0]["hand_features"][:15], "hand_mask": None}
-    with caplog.at_level(logging.WARNING, logger="modeling_beyondgloss.data_collator"):
+    with caplog.at_level(logging.WARNING, logger="training_beyondgloss.data_collator"):
         batch = BeyondGlossDataCollator(processor=processor)([short, examples[1]])
     assert batch["pixel_mask"][0].sum() == 20
     assert batch["hand_mask"][0].tolist() == [1] * 15 + [0] * 5
@@ -206,7 +206,9 @@ def test_decoded_clip_cache_decodes_each_clip_once(tokenizer, examples, monkeypa
     decoded = []
     decode_clip = processor.video_processor.decode_clip
     monkeypatch.setattr(
-        processor.video_processor, "decode_clip", lambda video, fps=None: decoded.append(video) or decode_clip(video, fps)
+        processor.video_processor,
+        "decode_clip",
+        lambda video, fps=None: decoded.append(video) or decode_clip(video, fps),
     )
 
     for epoch in range(2):

@@ -16,8 +16,6 @@ from safetensors.torch import load_file
 
 pytest.importorskip("deepspeed")
 
-from datasets_scripts.description_embeddings import save_random_text_encoder  # noqa: E402
-from datasets_scripts.synthsign import generate_synthsign  # noqa: E402
 from modeling_beyondgloss import BeyondGlossForConditionalGeneration, BeyondGlossForPreTraining  # noqa: E402
 
 
@@ -112,15 +110,9 @@ def assert_translated(directory: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpus")
-    generate_synthsign(root / "synthsign", seed=0, num_train=8, num_dev=4, num_test=4, resolution=64, num_workers=1)
-    descriptions = [
-        json.loads(path.read_text())["refined"] for path in sorted((root / "synthsign" / "descriptions").rglob("*.json"))
-    ]
-    encoder = save_random_text_encoder(str(root / "description_encoder"), descriptions, hidden_size=32)
-    data = ["--data_dir", str(root / "synthsign"), "--dataset_cache_dir", str(root / "cache")]
-    return {"data": data, "pretraining": [*data, "--description_encoder", encoder]}
+def corpus(synthsign_corpus):
+    data = ["--data_dir", synthsign_corpus["data_dir"], "--dataset_cache_dir", synthsign_corpus["cache_dir"]]
+    return {"data": data, "pretraining": [*data, "--description_encoder", synthsign_corpus["encoder"]]}
 
 
 @pytest.fixture(scope="module")

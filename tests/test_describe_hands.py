@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from datasets_scripts import describe_hands, load_sign_dataset
-from datasets_scripts.describe_hands import APIRefiner, main, split_into_segments, tile_grid
-from datasets_scripts.features import read_description
+from datasets_scripts import load_sign_dataset
+from datasets_scripts.builders.features import read_description
+from datasets_scripts.preprocessing import describe_hands
+from datasets_scripts.preprocessing.describe_hands import APIRefiner, main, tile_grid
 from datasets_scripts.synthsign import generate_synthsign
 
 
@@ -23,15 +24,6 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def test_segments_fold_the_short_tail():
-    assert split_into_segments(73) == [range(0, 16), range(16, 32), range(32, 48), range(48, 73)]
-    assert split_into_segments(64) == [range(0, 16), range(16, 32), range(32, 48), range(48, 64)]
-    assert split_into_segments(20) == [range(0, 20)]
-    assert split_into_segments(5) == [range(0, 5)]
-    with pytest.raises(ValueError, match="at least one frame"):
-        split_into_segments(0)
 
 
 def test_grid_tiles_frames_in_reading_order():
@@ -155,7 +147,7 @@ def test_failures_are_summarised_and_leave_no_partial_files(synthsign, tmp_path,
     assert (tmp_path / "out" / "000000.json").read_text() == finished
 
 
-@pytest.mark.filterwarnings("ignore:'datasets_scripts.describe_hands' found in sys.modules:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:'datasets_scripts.preprocessing.describe_hands' found in sys.modules")
 def test_command_line_exits_non_zero_when_a_video_fails(tmp_path, tiny_describer_models, monkeypatch):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     vision_language_model, refiner = tiny_describer_models
@@ -164,7 +156,7 @@ def test_command_line_exits_non_zero_when_a_video_fails(tmp_path, tiny_describer
         "--model", vision_language_model, "--refiner", refiner, "--device", "cpu",
     ])
     with pytest.raises(SystemExit) as exit_info:
-        runpy.run_module("datasets_scripts.describe_hands", run_name="__main__")
+        runpy.run_module("datasets_scripts.preprocessing.describe_hands", run_name="__main__")
     assert exit_info.value.code == 1
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 

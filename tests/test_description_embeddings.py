@@ -1,4 +1,4 @@
-"""Tests for the description embeddings (`datasets_scripts.description_embeddings`)."""
+"""Tests for the description embeddings (`datasets_scripts.preprocessing.description_embeddings`)."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import torch
 import transformers
 from PIL import Image
 
-from datasets_scripts.description_embeddings import add_description_embeddings, main
+from datasets_scripts.preprocessing.description_embeddings import add_description_embeddings, main
 from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
 
 

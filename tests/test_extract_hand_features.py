@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file
 
 from datasets_scripts import load_sign_dataset
-from datasets_scripts.extract_hand_features import (
+from datasets_scripts.preprocessing.extract_hand_features import (
     HAMER_FEATURE_DIM,
     MEDIAPIPE_FEATURE_DIM,
     DetectedHand,
@@ -100,7 +100,7 @@ def test_import_hamer_bad_files_fail_alone_and_leave_nothing_half_written(tmp_pa
 
 
 def test_interrupted_run_keeps_finished_outputs(tmp_path, monkeypatch):
-    from datasets_scripts import extract_hand_features
+    from datasets_scripts.preprocessing import extract_hand_features
 
     for index in range(3):
         write_reference_pickle(tmp_path / "hamer", f"dev/v{index}", np.ones((2, HAMER_FEATURE_DIM), np.float32))
@@ -197,7 +197,10 @@ def fake_hamer(monkeypatch):
 def test_hamer_extractor_writes_the_288_layout(fake_hamer):
     def detector(frames):
         return [
-            [DetectedHand(np.zeros((21, 3)), False, 0.9, (0, 0, 10, 5)), DetectedHand(np.zeros((21, 3)), True, 0.8, (0, 0, 20, 5))],
+            [
+                DetectedHand(np.zeros((21, 3)), False, 0.9, (0, 0, 10, 5)),
+                DetectedHand(np.zeros((21, 3)), True, 0.8, (0, 0, 20, 5)),
+            ],
             [DetectedHand(np.zeros((21, 3)), True, 0.8, (0, 0, 30, 5))],
             [],
         ]
@@ -216,11 +219,17 @@ def test_missing_teachers_say_how_to_install(tmp_path, monkeypatch, fixtures_dir
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name in ("hamer", "mediapipe") else real_find_spec(name, *args))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name in ("hamer", "mediapipe") else real_find_spec(name, *args),
+    )
     video = str(fixtures_dir / "videos" / "asl_house.mp4")
     with pytest.raises(ImportError, match=r"beyondgloss\[hands\]"):
         main(["mediapipe", "--input", video, "--output_dir", str(tmp_path / "out")])
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "hamer" else real_find_spec(name, *args))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "hamer" else real_find_spec(name, *args)
+    )
     with pytest.raises(ImportError, match="HaMeR is not installed.*MANO"):
         main(["hamer", "--input", video, "--output_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
@@ -270,4 +279,6 @@ def test_mediapipe_features_load_as_hand_features(mediapipe_features, tmp_path):
     )
     example = dataset["train"][0]
     assert np.array(example["hand_features"]).shape == (73, MEDIAPIPE_FEATURE_DIM)
-    assert example["hand_mask"] == load_file(mediapipe_features / "hands" / "asl_house.safetensors")["hand_mask"].tolist()
+    assert (
+        example["hand_mask"] == load_file(mediapipe_features / "hands" / "asl_house.safetensors")["hand_mask"].tolist()
+    )

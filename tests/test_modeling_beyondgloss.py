@@ -10,8 +10,16 @@ import textwrap
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import AutoModel, AutoModelForPreTraining, AutoModelForSeq2SeqLM, AutoTokenizer, Dinov2Config, Dinov2Model
-from transformers import MBartConfig, MBartForConditionalGeneration
+from transformers import (
+    AutoModel,
+    AutoModelForPreTraining,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    Dinov2Config,
+    Dinov2Model,
+    MBartConfig,
+    MBartForConditionalGeneration,
+)
 
 from modeling_beyondgloss import (
     BeyondGlossConfig,
@@ -91,7 +99,7 @@ def test_config_defaults_are_the_papers():
     assert (config.text_lora_rank, config.text_lora_alpha, config.text_lora_dropout) == (16, 32.0, 0.1)
     assert (config.description_loss_weight, config.hand_loss_weight) == (0.5, 0.3)
     assert config.logit_scale_init_value == pytest.approx(math.log(1 / 0.07))
-    assert config.max_frames == 300 and config.label_smoothing == 0.2
+    assert config.label_smoothing == 0.2
     config.validate_architecture()
 
 
@@ -104,12 +112,16 @@ def test_shipped_configs_load(repo_root):
     assert 100_000 < num_parameters < 5_000_000
 
 
-def test_config_rejects_mismatched_sizes():
-    config = BeyondGlossConfig(temporal_dim=256)
+def test_config_rejects_mismatched_sizes_on_construction_and_load(tmp_path):
     with pytest.raises(ValueError, match="d_model"):
-        config.validate_architecture()
+        BeyondGlossConfig(temporal_dim=256)
     with pytest.raises(ValueError, match="odd"):
-        BeyondGlossConfig(temporal_window=6).validate_architecture()
+        BeyondGlossConfig(temporal_window=6)
+    BeyondGlossConfig().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "vision_lora_layers": [9, 12]}))
+    with pytest.raises(ValueError, match="vision_lora_layers"):
+        BeyondGlossConfig.from_pretrained(tmp_path)
 
 
 def test_config_round_trip(tmp_path, tester):

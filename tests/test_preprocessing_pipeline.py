@@ -8,8 +8,9 @@ import pytest
 from safetensors.numpy import load_file
 
 import run_pretrain
-from datasets_scripts import describe_hands, extract_hand_features, load_sign_dataset
-from datasets_scripts.description_embeddings import save_random_text_encoder
+from datasets_scripts import load_sign_dataset
+from datasets_scripts.preprocessing import describe_hands, extract_hand_features
+from datasets_scripts.preprocessing.description_embeddings import save_random_text_encoder
 from datasets_scripts.synthsign import generate_synthsign
 
 
@@ -23,8 +24,8 @@ def preprocess(videos_dir, output_root, tiny_describer_models):
     """Both tools over one folder of videos, as a user runs them."""
     vision_language_model, refiner = tiny_describer_models
     descriptions = describe_hands.main([
-        "--input", str(videos_dir), "--output_dir", str(output_root / "descriptions"), "--model", vision_language_model,
-        "--refiner", refiner, "--max_new_tokens", "6", "--device", "cpu",
+        "--input", str(videos_dir), "--output_dir", str(output_root / "descriptions"),
+        "--model", vision_language_model, "--refiner", refiner, "--max_new_tokens", "6", "--device", "cpu",
     ])
     hands = extract_hand_features.main(
         ["mediapipe", "--input", str(videos_dir), "--output_dir", str(output_root / "hand_features")]

@@ -13,8 +13,6 @@ from safetensors.torch import load_file
 
 import run_pretrain
 import run_translation
-from datasets_scripts.description_embeddings import save_random_text_encoder
-from datasets_scripts.synthsign import generate_synthsign
 
 
 COMMON_FLAGS = [
@@ -30,14 +28,8 @@ COMMON_FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpus")
-    generate_synthsign(root / "synthsign", seed=0, num_train=8, num_dev=4, num_test=4, resolution=64, num_workers=1)
-    descriptions = [
-        json.loads(path.read_text())["refined"] for path in sorted((root / "synthsign" / "descriptions").rglob("*.json"))
-    ]
-    encoder = save_random_text_encoder(str(root / "description_encoder"), descriptions, hidden_size=32)
-    return {"data_dir": str(root / "synthsign"), "cache_dir": str(root / "cache"), "encoder": encoder}
+def corpus(synthsign_corpus):
+    return synthsign_corpus
 
 
 def data_flags(corpus):

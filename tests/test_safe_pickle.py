@@ -1,4 +1,4 @@
-"""Tests for the restricted unpickler (`datasets_scripts.safe_pickle`)."""
+"""Tests for the restricted unpickler (`datasets_scripts.builders.safe_pickle`)."""
 
 import builtins
 import collections
@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from datasets_scripts.safe_pickle import UnsafePickleError, safe_load
+from datasets_scripts.builders.safe_pickle import UnsafePickleError, safe_load
 
 
 PLAIN_DATA = {

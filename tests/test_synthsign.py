@@ -15,24 +15,24 @@ import pytest
 from PIL import Image
 from safetensors.numpy import load_file
 
-from datasets_scripts._synthsign_grammar import Grammar, plan_sentences, realise
-from datasets_scripts._synthsign_lexicon import HANDSHAPES, LOCATIONS, MINIMAL_PAIRS, MOVEMENTS, ORIENTATIONS
-from datasets_scripts._synthsign_motion import (
-    ClipTiming,
-    clip_hand_features,
-    clip_motion,
-    sample_style,
-)
-from datasets_scripts._synthsign_render import SignerPainter, available_codec, write_video
-from datasets_scripts.safe_pickle import safe_load
+from datasets_scripts.builders.safe_pickle import safe_load
+from datasets_scripts.media import segment_bounds
 from datasets_scripts.synthsign import (
     build_lexicon,
     generate_synthsign,
     main,
     make_contact_sheet,
-    segment_bounds,
     select_glosses,
 )
+from datasets_scripts.synthsign.grammar import Grammar, plan_sentences, realise
+from datasets_scripts.synthsign.lexicon import HANDSHAPES, LOCATIONS, MINIMAL_PAIRS, MOVEMENTS, ORIENTATIONS
+from datasets_scripts.synthsign.motion import (
+    ClipTiming,
+    clip_hand_features,
+    clip_motion,
+    sample_style,
+)
+from datasets_scripts.synthsign.render import SignerPainter, available_codec, write_video
 
 
 TINY = {"num_train": 6, "num_dev": 3, "num_test": 3, "resolution": 64, "num_workers": 1}
@@ -330,15 +330,6 @@ def test_minimal_pair_differs_in_finger_features_and_pixels_only(lexicon):
     frame_a = SignerPainter(motion_a, style, 128).frame(10).astype(int)
     frame_b = SignerPainter(motion_b, style, 128).frame(10).astype(int)
     assert (np.abs(frame_a - frame_b).sum(axis=-1) > 30).sum() >= 20  # the handshape is visible at 128 px
-
-
-def test_segment_bounds_fold_the_tail():
-    assert segment_bounds(10) == [(0, 10)]
-    assert segment_bounds(16) == [(0, 16)]
-    assert segment_bounds(40) == [(0, 16), (16, 40)]
-    assert segment_bounds(48) == [(0, 16), (16, 32), (32, 48)]
-    with pytest.raises(ValueError):
-        segment_bounds(0)
 
 
 def test_descriptions_have_one_chunk_per_segment_and_a_refined_text(tiny, tiny_labels):

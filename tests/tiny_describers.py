@@ -61,7 +61,9 @@ def build_tiny_describers(root) -> tuple[str, str]:
     pixels = {"min_pixels": 56 * 56, "max_pixels": 112 * 112}  # a handful of visual tokens per image
     torch.manual_seed(0)
     vision_language = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
-        text_config={**text, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 2, 4]}},
+        text_config={
+            **text, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 2, 4]}
+        },
         vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 32,
                        "fullatt_block_indexes": [0], "window_size": 56},
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],

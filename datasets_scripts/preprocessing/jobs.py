@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from ..media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
 
 __all__ = [
-    "VIDEO_EXTENSIONS",
-    "IMAGE_EXTENSIONS",
     "JobSummary",
     "VideoSource",
     "add_job_arguments",
@@ -32,8 +32,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if key not in _ALLOWED_GLOBALS:
             raise UnsafePickleError(
                 f"Refusing to load {self.source}: it references `{module}.{name}`, which is not a plain container, "
-                "scalar or numpy array. Only data pickles are accepted; a pickle that names other classes or functions "
-                "could run code when loaded. If this file is yours, re-save its content as plain data (dicts, lists, "
-                "str, numbers, numpy arrays)."
+                "scalar or numpy array. Only data pickles are accepted; a pickle that names other classes or "
+                "functions could run code when loaded. If this file is yours, re-save its content as plain data "
+                "(dicts, lists, str, numbers, numpy arrays)."
             )
         return _ALLOWED_GLOBALS[key]
 

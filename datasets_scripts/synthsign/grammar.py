@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._synthsign_lexicon import (
+from .lexicon import (
     CATEGORIES,
     FUNCTION_WORDS,
     INTENSITIES,

@@ -8,7 +8,7 @@ format, so the whole pipeline (builders, pre-training with both auxiliary losses
 it. Output is deterministic from the seed.
 
 ```bash
-python -m datasets_scripts.synthsign --output_dir data/synthsign --seed 0 --num_glosses 40 \\
+beyondgloss-synthsign --output_dir data/synthsign --seed 0 --num_glosses 40 \\
     --contact_sheet data/synthsign/contact_sheet.png
 ```
 
@@ -33,15 +33,15 @@ import pickle
 import shutil
 import time
 
-import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from safetensors.numpy import load_file
 from tqdm.auto import tqdm
 
-from ._synthsign_describe import SEGMENT_FRAMES, segment_bounds
-from ._synthsign_grammar import LANGUAGE, Grammar, plan_sentences
-from ._synthsign_lexicon import (
+from ..builders.safe_pickle import safe_load
+from ..media import SEGMENT_FRAMES, decode_video
+from .grammar import LANGUAGE, Grammar, plan_sentences
+from .lexicon import (
     HANDSHAPES,
     LOCATIONS,
     MOVEMENT_KINDS,
@@ -50,20 +50,9 @@ from ._synthsign_lexicon import (
     build_lexicon,
     select_glosses,
 )
-from ._synthsign_motion import HAND_FEATURE_DIM, sample_style, sample_timing
-from ._synthsign_render import ClipJob, available_codec, render_clip
-from .safe_pickle import safe_load
+from .motion import HAND_FEATURE_DIM, sample_style, sample_timing
+from .render import ClipJob, available_codec, render_clip
 
-
-__all__ = [
-    "SPLITS",
-    "build_lexicon",
-    "generate_synthsign",
-    "main",
-    "make_contact_sheet",
-    "segment_bounds",
-    "select_glosses",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -307,11 +296,6 @@ def generate_synthsign(
     return metadata
 
 
-def _decode_frames(path: str) -> list[np.ndarray]:
-    with av.open(path) as container:
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-
-
 def _caption_font(size: int = 10) -> ImageFont.ImageFont:
     """DejaVu Sans from matplotlib (it has the umlauts of the German captions), else PIL's default font."""
     try:
@@ -340,7 +324,7 @@ def make_contact_sheet(
     caption_height, gap = 14, 2
     rows = []
     for name in names:
-        frames = _decode_frames(os.path.join(dataset_dir, "videos", f"{name}.mp4"))
+        frames = decode_video(os.path.join(dataset_dir, "videos", f"{name}.mp4"))
         mask = load_file(os.path.join(dataset_dir, "hand_features", f"{name}.safetensors"))["hand_mask"]
         visible = np.flatnonzero(mask) if mask.any() else np.arange(len(frames))
         picks = visible[np.linspace(0, len(visible) - 1, frames_per_clip).round().astype(int)]
@@ -363,7 +347,7 @@ def make_contact_sheet(
 def main(argv: list[str] | None = None) -> dict:
     """Command line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(
-        prog="python -m datasets_scripts.synthsign", description="Generate the SynthSign procedural sign corpus."
+        prog="beyondgloss-synthsign", description="Generate the SynthSign procedural sign corpus."
     )
     parser.add_argument("--output_dir", required=True, help="Destination folder.")
     parser.add_argument("--seed", type=int, default=0)
@@ -391,5 +375,9 @@ def main(argv: list[str] | None = None) -> dict:
     return generate_synthsign(**vars(args))
 
 
+def cli() -> None:
+    main()  # a console script must not take the returned metrics for an exit status
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -5,23 +5,12 @@ into the previous segment) and one refined description tells the whole clip in t
 the hands and body: where the hands are, their shape, palm orientation, movement and path.
 """
 
-from ._synthsign_lexicon import HANDSHAPES, LOCATIONS, MOVEMENTS, ORIENTATIONS, Sign
-from ._synthsign_motion import ClipMotion, Event
+from ..media import segment_bounds
+from .lexicon import HANDSHAPES, LOCATIONS, MOVEMENTS, ORIENTATIONS, Sign
+from .motion import ClipMotion, Event
 
 
-SEGMENT_FRAMES = 16
 _ORDINALS = ("First", "Then", "Next", "After that")
-
-
-def segment_bounds(num_frames: int, segment_frames: int = SEGMENT_FRAMES) -> list[tuple[int, int]]:
-    """Non-overlapping `[start, end)` segments of `segment_frames` frames; a tail shorter than a segment is folded
-    into the previous one (a clip shorter than one segment is one segment)."""
-    if num_frames <= 0:
-        raise ValueError(f"a clip needs at least one frame, got {num_frames}")
-    count = max(1, num_frames // segment_frames)
-    bounds = [(index * segment_frames, (index + 1) * segment_frames) for index in range(count)]
-    bounds[-1] = (bounds[-1][0], num_frames)
-    return bounds
 
 
 def _plural_palm(phrase: str) -> str:

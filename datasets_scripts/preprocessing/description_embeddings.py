@@ -6,7 +6,7 @@ mBART-large-50's encoder, mean-pooled over the non-padding tokens (1024-d). The 
 
 Command line:
 
-    python -m datasets_scripts.description_embeddings --dataset_name synthsign --data_dir DIR \\
+    beyondgloss-description-embeddings --dataset_name synthsign --data_dir DIR \\
         --encoder facebook/mbart-large-50 --output_dir OUT
 """
 
@@ -18,6 +18,10 @@ import datasets
 import torch
 from datasets.fingerprint import Hasher
 from transformers import AutoModel, AutoTokenizer
+
+from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
+
+from ..builders import BUILDERS, load_sign_dataset
 
 
 __all__ = ["DescriptionEncoder", "add_description_embeddings", "main", "save_random_text_encoder"]
@@ -147,8 +151,6 @@ def save_random_text_encoder(output_dir: str, sentences: list[str], hidden_size:
     """
     from transformers import MBartConfig, MBartModel
 
-    from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
-
     tokenizer = build_tokenizer_from_corpus(sentences, src_lang="en_XX")
     config = MBartConfig(
         vocab_size=len(tokenizer),
@@ -170,8 +172,6 @@ def save_random_text_encoder(output_dir: str, sentences: list[str], hidden_size:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point: load a sign dataset, add description embeddings and save it with `save_to_disk`."""
-    from .builders import BUILDERS, load_sign_dataset
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset_name", required=True, choices=sorted(BUILDERS))
     parser.add_argument("--data_dir", required=True, help="Folder with the label files or manifests.")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._synthsign_lexicon import HANDSHAPES, LOCATIONS, MOVEMENTS, ORIENTATIONS, REST_HANDSHAPE, Sign
+from .lexicon import HANDSHAPES, LOCATIONS, MOVEMENTS, ORIENTATIONS, REST_HANDSHAPE, Sign
 
 
 DEGREE = np.pi / 180.0

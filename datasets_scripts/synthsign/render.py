@@ -12,10 +12,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 from safetensors.numpy import save_file
 
-from ._synthsign_describe import describe_clip
-from ._synthsign_grammar import Sentence
-from ._synthsign_lexicon import Sign
-from ._synthsign_motion import (
+from .describe import describe_clip
+from .grammar import Sentence
+from .lexicon import Sign
+from .motion import (
     FLIP,
     FOREARM,
     PALM_CORNERS,

@@ -9,9 +9,9 @@ builders read.
 
 Command lines:
 
-    python -m datasets_scripts.describe_hands --input videos/ --output_dir descriptions/ \\
+    beyondgloss-describe-hands --input videos/ --output_dir descriptions/ \\
         --model Qwen/Qwen2.5-VL-7B-Instruct --refiner Qwen/Qwen2.5-7B-Instruct
-    OPENAI_API_KEY=... python -m datasets_scripts.describe_hands --input videos/ --output_dir descriptions/ \\
+    OPENAI_API_KEY=... beyondgloss-describe-hands --input videos/ --output_dir descriptions/ \\
         --refiner_api_base https://api.openai.com/v1 --refiner_api_model gpt-4o-mini
 """
 
@@ -30,7 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._preprocessing import (
+from ..media import SEGMENT_FRAMES, decode_video, segment_bounds
+from .jobs import (
     JobSummary,
     VideoSource,
     add_job_arguments,
@@ -51,7 +52,6 @@ __all__ = [
     "describe_video",
     "main",
     "refinement_messages",
-    "split_into_segments",
     "tile_grid",
 ]
 
@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 DEFAULT_REFINER = "Qwen/Qwen2.5-7B-Instruct"
-SEGMENT_FRAMES = 16
 # Video segments are presented as sampled at 2 fps, the rate Qwen2.5-VL's reference pipeline (qwen-vl-utils) feeds it.
 # At a sign video's real 25 fps its temporal positions (seconds x tokens_per_second, truncated to integers) would give
 # most frames of a 16-frame segment the same time index.
@@ -78,14 +77,6 @@ REFINER_INSTRUCTIONS = (
     "faces, clothing, the background, colours and any guess at what is being signed. Answer with that one sentence "
     "and nothing else."
 )
-
-
-def split_into_segments(num_frames: int, segment_frames: int = SEGMENT_FRAMES) -> list[range]:
-    """Non-overlapping segments of `segment_frames` frames; a shorter tail is folded into the previous segment."""
-    if num_frames < 1:
-        raise ValueError(f"A video needs at least one frame, got {num_frames}.")
-    starts = range(0, max(num_frames - segment_frames + 1, 1), segment_frames)
-    return [range(start, end) for start, end in zip(starts, [*starts[1:], num_frames])]
 
 
 def tile_grid(frames: np.ndarray, max_side: int = 1008) -> Image.Image:
@@ -287,11 +278,8 @@ def describe_video(
     """`{"chunk_0": ..., "refined": ...}` for one video (`refined` only with a refiner); given `chunks`, stage 1 is
     skipped and only the refinement runs."""
     if chunks is None:
-        from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor
-
-        frames = BeyondGlossVideoProcessor(do_resize=False, do_crop=False, max_frames=None).decode_clip(source.path)
-        frames = frames.frames.numpy()
-        segments = [frames[span.start : span.stop] for span in split_into_segments(len(frames), segment_frames)]
+        frames = decode_video(source.path)
+        segments = [frames[start:end] for start, end in segment_bounds(len(frames), segment_frames)]
         texts = describer.describe(segments)
         chunks = [one_line(text, f"description of segment {index}") for index, text in enumerate(texts)]
     content = {f"chunk_{index}": chunk for index, chunk in enumerate(chunks)}
@@ -373,5 +361,10 @@ def main(argv: list[str] | None = None) -> JobSummary:
     )
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console-script entry point: the exit status is 1 when any video failed."""
     sys.exit(1 if main().failed else 0)
+
+
+if __name__ == "__main__":
+    cli()

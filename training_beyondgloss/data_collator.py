@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .processing_beyondgloss import BeyondGlossProcessor
-from .video_processing_beyondgloss import BeyondGlossVideoProcessor
+from modeling_beyondgloss.processing_beyondgloss import BeyondGlossProcessor
+from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor
 
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,9 @@ class BeyondGlossDataCollator:
             Value of padded label positions, ignored by the loss.
         decoded_clip_cache_mb (`float`, *optional*, defaults to 0):
             Keep up to this many megabytes of decoded clips in memory (least recently used first out), per
-            DataLoader worker (workers must persist across epochs to keep theirs). Decoding does not depend on the epoch (sampling is deterministic; cropping and
-            augmentation come after it), so a corpus that fits is decoded once instead of every epoch. 0 disables it.
+            DataLoader worker (workers must persist across epochs to keep theirs). Decoding does not depend on the
+            epoch (sampling is deterministic; cropping and augmentation come after it), so a corpus that fits is
+            decoded once instead of every epoch. 0 disables it.
     """
 
     processor: BeyondGlossProcessor | None = None

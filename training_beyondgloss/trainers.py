@@ -127,12 +127,22 @@ class BeyondGlossPretrainingTrainer(_BeyondGlossTrainerMixin, Trainer):
              for term in LOSS_TERMS],
             dim=1,
         )
-        text_embeds = outputs.text_embeds if outputs.text_embeds is not None else torch.full_like(outputs.video_embeds, float("nan"))
+        text_embeds = (
+            outputs.text_embeds
+            if outputs.text_embeds is not None
+            else torch.full_like(outputs.video_embeds, float("nan"))
+        )
         return loss, (outputs.video_embeds.float(), text_embeds.float(), terms), None
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
         output = super().evaluation_loop(
-            dataloader, description, prediction_loss_only=False, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
+            dataloader,
+            description,
+            prediction_loss_only=False,
+            ignore_keys=ignore_keys,
+            metric_key_prefix=metric_key_prefix,
         )
         if output.predictions is None:
             return output
@@ -141,8 +151,10 @@ class BeyondGlossPretrainingTrainer(_BeyondGlossTrainerMixin, Trainer):
             if not np.isnan(terms[:, index]).all():
                 output.metrics[f"{metric_key_prefix}_{term}"] = float(np.nanmean(terms[:, index]))
         if not np.isnan(text_embeds).any():
-            for direction, (queries, keys) in {"video_to_text": (video_embeds, text_embeds),
-                                               "text_to_video": (text_embeds, video_embeds)}.items():
+            for direction, (queries, keys) in {
+                "video_to_text": (video_embeds, text_embeds),
+                "text_to_video": (text_embeds, video_embeds),
+            }.items():
                 for name, value in retrieval_recall(queries, keys).items():
                     output.metrics[f"{metric_key_prefix}_{direction}_{name}"] = value
         return output
@@ -158,7 +170,9 @@ class BeyondGlossSeq2SeqTrainer(_BeyondGlossTrainerMixin, Seq2SeqTrainer):
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
         if not self.args.predict_with_generate or prediction_loss_only:
-            return super().prediction_step(model, inputs, prediction_loss_only=prediction_loss_only, ignore_keys=ignore_keys)
+            return super().prediction_step(
+                model, inputs, prediction_loss_only=prediction_loss_only, ignore_keys=ignore_keys
+            )
         inputs = self._prepare_inputs(inputs)
         if not gen_kwargs and hasattr(self, "_gen_kwargs"):
             gen_kwargs = self._gen_kwargs.copy()

@@ -13,6 +13,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file as load_safetensors
 
+from ..media import InvalidFileError
 from .safe_pickle import UnsafePickleError, safe_load
 
 
@@ -20,25 +21,15 @@ __all__ = [
     "DESCRIPTION_EXTENSIONS",
     "HAND_FEATURE_EXTENSIONS",
     "HandFeatures",
-    "InvalidFileError",
     "find_sample_file",
     "read_description",
     "read_hand_features",
 ]
 
-DESCRIPTION_EXTENSIONS = ("json",)
+DESCRIPTION_EXTENSIONS = (".json",)
 # In order of preference when a sample has several. `lzma`/`xz`/`pkl` are pickles of `{"features": [T, D], ...}`.
-HAND_FEATURE_EXTENSIONS = ("safetensors", "npz", "npy", "lzma", "xz", "pkl")
+HAND_FEATURE_EXTENSIONS = (".safetensors", ".npz", ".npy", ".lzma", ".xz", ".pkl")
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
-
-
-class InvalidFileError(ValueError):
-    """A file that a sample needs is missing or unusable; `path` names it and `reason` says what is wrong."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 @dataclass
@@ -50,10 +41,11 @@ class HandFeatures:
 
 
 def find_sample_file(directory: str, name: str, extensions: tuple[str, ...]) -> str | None:
-    """Return the first existing file for sample `name` under `directory` with one of `extensions`, else None."""
+    """Return the first existing file for sample `name` under `directory` with one of `extensions` (with their
+    dots), else None."""
     basename = os.path.basename(name.rstrip("/"))
     for extension in extensions:
-        for candidate in (f"{name}.{extension}", f"{basename}.{extension}", f"{name}/{basename}.{extension}"):
+        for candidate in (f"{name}{extension}", f"{basename}{extension}", f"{name}/{basename}{extension}"):
             path = os.path.join(directory, candidate)
             if os.path.isfile(path):
                 return path

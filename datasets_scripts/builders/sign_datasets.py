@@ -15,55 +15,43 @@ read, and all invalid samples are reported together in one `InvalidSamplesError`
 `description`, `hand_features` and `hand_mask` (None where a sample has no such extra).
 """
 
-import csv
-import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import av
 import datasets
 from datasets.fingerprint import Hasher
 from datasets.utils.tqdm import tqdm
-from PIL import Image
 
+from ..media import VIDEO_EXTENSIONS, InvalidFileError, list_frame_folder, probe_frames, probe_video
 from .features import (
     DESCRIPTION_EXTENSIONS,
     HAND_FEATURE_EXTENSIONS,
-    InvalidFileError,
     find_sample_file,
     read_description,
     read_hand_features,
 )
-from .safe_pickle import UnsafePickleError, safe_load
+from .labels import LABEL_FILES, LabelFormatError, SampleEntry, read_gfslt_labels, read_manifest
 
 
 __all__ = [
     "BUILDERS",
+    "SPLITS",
     "CSLDaily",
     "CustomSignDataset",
     "InvalidSamplesError",
-    "LabelFormatError",
     "Phoenix14T",
     "SIGN_FEATURES",
     "SignDatasetConfig",
     "SignLanguageBuilder",
     "SynthSign",
-    "list_frame_folder",
     "load_sign_dataset",
-    "probe_frames",
-    "probe_video",
-    "read_gfslt_labels",
-    "read_manifest",
 ]
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = ("mp4", "webm", "avi", "mkv")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {
     "train": "train",
@@ -73,9 +61,6 @@ _SPLIT_ALIASES = {
     "dev": "validation",
     "test": "test",
 }
-# GFSLT-VLP label files, one per split; the corpora call their validation split `dev`.
-LABEL_FILES = {"train": "labels.train", "validation": "labels.dev", "test": "labels.test"}
-
 # Sub-folders of data_dir used when the option is not given (the SynthSign layout).
 _DEFAULT_SUBFOLDERS = {
     "frames_dir": "frames",
@@ -100,10 +85,6 @@ SIGN_FEATURES = datasets.Features(
 )
 
 
-class LabelFormatError(ValueError):
-    """A label file or manifest is not in the expected format; the message names the file and the problem."""
-
-
 class InvalidSamplesError(ValueError):
     """One or more samples are unusable. `problems` lists `(split, sample id, "file: what is wrong")` for each."""
 
@@ -119,221 +100,10 @@ class InvalidSamplesError(ValueError):
         super().__init__(f"{num_samples} invalid sample{plural} in {dataset_name}; {advice}:\n{lines}")
 
 
-def _natural_key(text: str) -> list:
-    # re.split with a capturing group alternates text and digits, so the key's types line up between names.
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
 def _canonical_split(name: str) -> str:
     if name not in _SPLIT_ALIASES:
         raise ValueError(f"Unknown split {name!r}; expected one of {sorted(_SPLIT_ALIASES)}.")
     return _SPLIT_ALIASES[name]
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Sources: videos and frame folders
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _count_decoded_frames(path: str, announced: int) -> int:
-    count = 0
-    try:
-        with av.open(path) as container:
-            for _ in container.decode(video=0):
-                count += 1
-    except av.FFmpegError as err:
-        of_announced = f" of the {announced} it announces" if announced else ""
-        raise InvalidFileError(
-            path, f"video is truncated or corrupt: decoding failed after {count}{of_announced} frames ({err})"
-        ) from err
-    return count
-
-
-def probe_video(path: str) -> int:
-    """Check that `path` is a decodable video and return its number of frames.
-
-    Cheap by design: the container is opened, the first frame decoded and the packets of the video stream counted
-    without decoding them. The container's frame count is used when it agrees with the packets; when it is absent
-    or disagrees (a lying header, a truncated file) every frame is decoded and counted, which also exposes
-    truncation.
-
-    Raises:
-        InvalidFileError: missing, empty, unreadable or truncated file, no video stream, no decodable frame.
-    """
-    if not os.path.isfile(path):
-        raise InvalidFileError(path, "video file does not exist")
-    if os.path.getsize(path) == 0:
-        raise InvalidFileError(path, "video file is empty (0 bytes)")
-    try:
-        container = av.open(path)
-    except (av.FFmpegError, OSError) as err:
-        raise InvalidFileError(path, f"cannot be opened as a video ({err})") from err
-    with container:
-        if not container.streams.video:
-            raise InvalidFileError(path, "has no video stream")
-        stream = container.streams.video[0]
-        announced = stream.frames
-        try:
-            first_frame = next(container.decode(stream), None)
-        except av.FFmpegError as err:
-            raise InvalidFileError(path, f"the first video frame cannot be decoded ({err})") from err
-        if first_frame is None:
-            if announced > 0:
-                raise InvalidFileError(
-                    path, f"video is truncated or corrupt: it announces {announced} frames but none can be read"
-                )
-            raise InvalidFileError(path, "video stream has no frames")
-    packets = 0
-    try:
-        with av.open(path) as container:
-            packets = sum(1 for packet in container.demux(container.streams.video[0]) if packet.size)
-    except av.FFmpegError:
-        packets = -1  # the demuxer stopped early: let decoding say how far the file goes
-    if announced > 0 and packets == announced:
-        return announced
-    return _count_decoded_frames(path, announced)
-
-
-def list_frame_folder(folder: str) -> list[str]:
-    """Return the image files of a frame folder, naturally sorted (`img2` before `img10`)."""
-    if not os.path.isdir(folder):
-        raise InvalidFileError(folder, "frame folder does not exist")
-    images = [name for name in os.listdir(folder) if name.lower().endswith(IMAGE_EXTENSIONS)]
-    if not images:
-        raise InvalidFileError(folder, f"frame folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    return [os.path.join(folder, name) for name in sorted(images, key=_natural_key)]
-
-
-def probe_frames(frames: list[str]) -> int:
-    """Check that every listed frame file exists and the first and last decode; return the number of frames."""
-    if not frames:
-        raise InvalidFileError("<no frames>", "the sample lists no frame files")
-    listings: dict[str, set[str]] = {}
-    missing = []
-    for path in frames:
-        folder, name = os.path.split(path)
-        if folder not in listings:
-            if not os.path.isdir(folder):
-                raise InvalidFileError(folder, "frame folder does not exist")
-            listings[folder] = set(os.listdir(folder))
-        if name not in listings[folder]:
-            missing.append(path)
-    if missing:
-        raise InvalidFileError(missing[0], f"frame file is missing ({len(missing)} of {len(frames)} frames missing)")
-    for path in dict.fromkeys((frames[0], frames[-1])):
-        try:
-            with Image.open(path) as image:
-                image.load()
-        except (OSError, SyntaxError, ValueError) as err:
-            raise InvalidFileError(path, f"frame cannot be read as an image ({err})") from err
-    return len(frames)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Label files and manifests
-# --------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SampleEntry:
-    """One sample as the label file or manifest states it, before its files are checked."""
-
-    id: str
-    text: str | None
-    source: str  # the label file (or manifest line) the entry comes from, for error messages
-    gloss: str | None = None
-    length: int | None = None
-    video: str | None = None
-    frames: list[str] | str | None = None  # explicit frame files, or a frame folder
-    description: str | None = None
-    hand_features: str | None = None
-
-
-# A missing text is reported per sample (as an empty target); a value of the wrong type means a different format.
-_LABEL_FIELD_TYPES = {
-    "name": (str,),
-    "text": (str, type(None)),
-    "gloss": (str, type(None)),
-    "length": (int, type(None)),
-    "imgs_path": (list, tuple, type(None)),
-}
-
-
-def read_gfslt_labels(path: str) -> list[dict]:
-    """Read a GFSLT-VLP label file: a (gzip-)pickled dict `name -> {name, gloss, text, length, imgs_path}`.
-
-    The pickle goes through the restricted unpickler. Returns the entries in file order, each with `name` filled
-    in from its key when absent.
-
-    Raises:
-        LabelFormatError: the file is not a readable pickle or not in this format (message names the file).
-        UnsafePickleError: the pickle references code.
-    """
-    try:
-        content = safe_load(path)
-    except UnsafePickleError:
-        raise
-    except (OSError, ValueError) as err:
-        raise LabelFormatError(f"{path} is not a GFSLT-VLP label file: {err}") from err
-    expected = "a dict mapping sample names to {'name', 'gloss', 'text', 'length', 'imgs_path'} (GFSLT-VLP format)"
-    if not isinstance(content, dict):
-        raise LabelFormatError(f"{path}: expected {expected}, got a {type(content).__name__}.")
-    entries = []
-    for key, entry in content.items():
-        if not isinstance(entry, dict) or "text" not in entry:
-            raise LabelFormatError(f"{path}: entry {key!r} is not a dict with a 'text' field; expected {expected}.")
-        entry = {"name": key, **entry}
-        for field, kinds in _LABEL_FIELD_TYPES.items():
-            if not isinstance(entry.get(field), kinds):
-                raise LabelFormatError(
-                    f"{path}: entry {key!r} has a {type(entry.get(field)).__name__} '{field}'; expected {expected}."
-                )
-        entries.append(entry)
-    return entries
-
-
-def read_manifest(path: str) -> list[tuple[int, dict]]:
-    """Read a JSONL or CSV manifest; return `(line number, row)` pairs.
-
-    Raises:
-        LabelFormatError: unreadable file, a line that is not a JSON object, or missing `id`/`text` columns.
-    """
-    rows = []
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            if path.lower().endswith(".csv"):
-                reader = csv.DictReader(handle)
-                missing = {"id", "text"} - set(reader.fieldnames or ())
-                if missing:
-                    raise LabelFormatError(
-                        f"{path}: the CSV header {reader.fieldnames} lacks the column(s) {sorted(missing)}; "
-                        "expected id, text, video or frames, and optionally gloss, description, hand_features."
-                    )
-                # Empty cells of optional columns mean "not given"; an empty text stays, to be reported per sample.
-                rows = [
-                    (reader.line_num, {k: v for k, v in row.items() if k in ("id", "text") or v not in (None, "")})
-                    for row in reader
-                ]
-            else:
-                for line_number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as err:
-                        raise LabelFormatError(f"{path}:{line_number}: not a JSON object ({err}).") from err
-                    if not isinstance(row, dict):
-                        raise LabelFormatError(f"{path}:{line_number}: expected a JSON object, got {row!r}.")
-                    rows.append((line_number, row))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise LabelFormatError(f"{path} is not a readable manifest ({err}).") from err
-    for line_number, row in rows:
-        for key in ("id", "text"):
-            if key not in row:
-                raise LabelFormatError(f"{path}:{line_number}: the row has no '{key}'.")
-        if not isinstance(row["id"], (str, int)) or row["id"] == "":
-            raise LabelFormatError(f"{path}:{line_number}: 'id' must be a non-empty string, got {row['id']!r}.")
-    return rows
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -348,7 +118,7 @@ class SignDatasetConfig(datasets.BuilderConfig):
     Args:
         frames_dir: root of the frame folders (`<frames_dir>/<name>/` holding images; Phoenix14T's `imgs_path`
             entries resolve against it). Defaults to `<data_dir>/frames` when that folder exists.
-        videos_dir: root of the videos (`<videos_dir>/<name>.mp4|webm|avi|mkv`). Defaults to `<data_dir>/videos`.
+        videos_dir: root of the videos (`<videos_dir>/<name>.mp4|webm|avi|mkv|mov`). Defaults to `<data_dir>/videos`.
         descriptions_dir: descriptor JSONs (`<dir>/<name>.json`). Defaults to `<data_dir>/descriptions`.
         hand_features_dir: hand features (`<dir>/<name>.safetensors|npz|npy|lzma|xz|pkl`). Defaults to
             `<data_dir>/hand_features`.
@@ -477,7 +247,8 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
         if not (videos_dir or frames_dir):
             reason = "the sample gives no video or frames, and no videos_dir or frames_dir was given to find them in"
             raise InvalidFileError(entry.source, reason)
-        video_pattern = f"{os.path.join(videos_dir or '', entry.id)}.{{{','.join(VIDEO_EXTENSIONS)}}}"
+        suffixes = ",".join(extension.lstrip(".") for extension in VIDEO_EXTENSIONS)
+        video_pattern = f"{os.path.join(videos_dir or '', entry.id)}.{{{suffixes}}}"
         folder = os.path.join(frames_dir or "", entry.id) + os.sep
         if videos_dir and frames_dir:
             raise InvalidFileError(video_pattern, f"no such video file, and no frame folder {folder}")
@@ -703,7 +474,7 @@ class CSLDaily(_GFSLTLabelBuilder):
 
 
 class SynthSign(_GFSLTLabelBuilder):
-    """SynthSign, the procedural corpus written by `python -m datasets_scripts.synthsign`.
+    """SynthSign, the procedural corpus written by `beyondgloss-synthsign`.
 
     Layout: `labels.*` in `data_dir`, `videos/<name>.mp4`, `descriptions/<name>.json` and
     `hand_features/<name>.safetensors` beside them (each folder can be overridden by its option).
@@ -847,7 +618,7 @@ def load_sign_dataset(
     """
     if name not in BUILDERS:
         raise ValueError(f"Unknown sign dataset {name!r}; choose one of {sorted(BUILDERS)}.")
-    unknown = set(options) - {field for field in SignDatasetConfig.__dataclass_fields__}
+    unknown = set(options) - set(SignDatasetConfig.__dataclass_fields__)
     if unknown:
         raise TypeError(f"Unknown option(s) {sorted(unknown)} for load_sign_dataset.")
     # Absolute paths and no None values, so that the same data always maps to the same cache entry.

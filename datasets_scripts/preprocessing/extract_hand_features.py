@@ -22,9 +22,9 @@ coordinates and z the depth relative to the wrist on the scale of x; `[63]` its 
 
 Command lines:
 
-    python -m datasets_scripts.extract_hand_features mediapipe --input videos/ --output_dir hand_features/
-    python -m datasets_scripts.extract_hand_features import-hamer --input hamer_lzma/ --output_dir hand_features/
-    python -m datasets_scripts.extract_hand_features hamer --input frames/ --output_dir hand_features/ \\
+    beyondgloss-extract-hand-features mediapipe --input videos/ --output_dir hand_features/
+    beyondgloss-extract-hand-features import-hamer --input hamer_lzma/ --output_dir hand_features/
+    beyondgloss-extract-hand-features hamer --input frames/ --output_dir hand_features/ \\
         --checkpoint _DATA/hamer_ckpts/checkpoints/hamer.ckpt
 """
 
@@ -39,7 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 from safetensors.numpy import save_file
 
-from ._preprocessing import (
+from ..builders.features import read_hand_features
+from ..media import decode_video
+from .jobs import (
     JobSummary,
     VideoSource,
     add_job_arguments,
@@ -48,7 +50,6 @@ from ._preprocessing import (
     run_jobs,
     select_shard,
 )
-from .features import read_hand_features
 
 
 __all__ = [
@@ -99,7 +100,8 @@ def save_hand_features(path: str, features: np.ndarray, mask: np.ndarray, metada
 
 
 def find_hamer_pickles(input_path: str) -> list[VideoSource]:
-    """The HaMeR pickles under `input_path`, named like the videos: `<split>/<video>/<video>.lzma` -> `<split>/<video>`."""
+    """The HaMeR pickles under `input_path`, named like the videos: `<split>/<video>/<video>.lzma` becomes
+    `<split>/<video>`."""
     if os.path.isfile(input_path):
         return [VideoSource(os.path.basename(input_path).split(".")[0], input_path)]
     if not os.path.isdir(input_path):
@@ -128,10 +130,15 @@ def import_hamer_file(source_path: str, output_path: str) -> None:
     hand = read_hand_features(source_path)
     features = hand.features.astype(np.float32)
     if features.shape[1] != HAMER_FEATURE_DIM:
-        raise ValueError(f"{source_path}: expected {HAMER_FEATURE_DIM} HaMeR values per frame, got {features.shape[1]}")
+        raise ValueError(
+            f"{source_path}: expected {HAMER_FEATURE_DIM} HaMeR values per frame, got {features.shape[1]}"
+        )
     detected = np.any(features != 0, axis=1) & hand.mask
     save_hand_features(
-        output_path, features, detected, {"teacher": "hamer", "layout": "hamer-288", "source": os.path.basename(source_path)}
+        output_path,
+        features,
+        detected,
+        {"teacher": "hamer", "layout": "hamer-288", "source": os.path.basename(source_path)},
     )
 
 
@@ -175,12 +182,15 @@ class MediaPipeHandDetector:
         mediapipe = _import_mediapipe()
         height, width = frames.shape[1:3]
         detections = []
-        with warnings.catch_warnings(), mediapipe.solutions.hands.Hands(
-            static_image_mode=False,
-            max_num_hands=2,
-            model_complexity=self.model_complexity,
-            min_detection_confidence=self.min_detection_confidence,
-        ) as hands:
+        with (
+            warnings.catch_warnings(),
+            mediapipe.solutions.hands.Hands(
+                static_image_mode=False,
+                max_num_hands=2,
+                model_complexity=self.model_complexity,
+                min_detection_confidence=self.min_detection_confidence,
+            ) as hands,
+        ):
             # MediaPipe 0.10.14 calls a protobuf method that warns on every frame.
             warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype")
             for frame in frames:
@@ -198,7 +208,8 @@ class MediaPipeHandDetector:
 
 
 def _assign_slots(hands: list[DetectedHand]) -> list[DetectedHand | None]:
-    """`[left, right]`; when both hands claim one side, the more confident keeps it and the other takes the free one."""
+    """`[left, right]`; when both hands claim one side, the more confident keeps it and the other takes the free
+    one."""
     slots: list[DetectedHand | None] = [None, None]
     for hand in sorted(hands, key=lambda hand: -hand.score)[:2]:
         side = int(hand.is_right)
@@ -217,15 +228,8 @@ def mediapipe_frame_features(hands: list[DetectedHand]) -> np.ndarray:
     return features
 
 
-def _decode_frames(path: str) -> np.ndarray:
-    from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor
-
-    decoder = BeyondGlossVideoProcessor(do_resize=False, do_crop=False, max_frames=None)
-    return decoder.decode_clip(path).frames.numpy()
-
-
 def extract_mediapipe(source: VideoSource, output_path: str, detector: MediaPipeHandDetector) -> None:
-    frames = _decode_frames(source.path)
+    frames = decode_video(source.path)
     detections = detector(frames)
     features = np.stack([mediapipe_frame_features(hands) for hands in detections])
     mask = np.array([bool(hands) for hands in detections])
@@ -309,7 +313,7 @@ class HamerExtractor:
 
 
 def extract_hamer(source: VideoSource, output_path: str, extractor: HamerExtractor) -> None:
-    features, mask = extractor(_decode_frames(source.path))
+    features, mask = extractor(decode_video(source.path))
     save_hand_features(output_path, features, mask, {"teacher": "hamer", "layout": "hamer-288"})
 
 
@@ -370,5 +374,10 @@ def main(argv: list[str] | None = None) -> JobSummary:
     return summary
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console-script entry point: the exit status is 1 when any video failed."""
     sys.exit(1 if main().failed else 0)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,157 @@
+"""Media facts for the data code: which files are videos and frames, in what order frames come, how a clip is
+decoded whole, how its frames are counted and checked, and how it is cut into description segments.
+
+The video processor in `modeling_beyondgloss` (the code a saved model carries) owns the decoding; the builders, the
+preprocessing tools and SynthSign use it through this module, so every part of the package reads media alike.
+"""
+
+import os
+
+import av
+import numpy as np
+from PIL import Image
+
+from modeling_beyondgloss.video_processing_beyondgloss import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    BeyondGlossVideoProcessor,
+    count_video_packets,
+    list_frame_files,
+    natural_sort_key,
+)
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SEGMENT_FRAMES",
+    "VIDEO_EXTENSIONS",
+    "InvalidFileError",
+    "count_video_packets",
+    "decode_video",
+    "list_frame_files",
+    "list_frame_folder",
+    "natural_sort_key",
+    "probe_frames",
+    "probe_video",
+    "segment_bounds",
+]
+
+# Frames per description segment: the descriptor describes each 16-frame segment of a video.
+SEGMENT_FRAMES = 16
+
+
+class InvalidFileError(ValueError):
+    """A file that a sample needs is missing or unusable; `path` names it and `reason` says what is wrong."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def decode_video(video) -> np.ndarray:
+    """Every frame of a clip (video file or frame folder) at its own size, `(frames, height, width, 3)` uint8."""
+    decoder = BeyondGlossVideoProcessor(do_resize=False, do_crop=False, max_frames=None)
+    return decoder.decode_clip(video).frames.numpy()
+
+
+def segment_bounds(num_frames: int, segment_frames: int = SEGMENT_FRAMES) -> list[tuple[int, int]]:
+    """`(start, end)` of the non-overlapping segments of a clip; a tail shorter than a segment joins the last one,
+    so a 40-frame clip gives `[(0, 16), (16, 40)]`."""
+    if num_frames < 1:
+        raise ValueError(f"A clip needs at least one frame, got {num_frames}.")
+    count = max(1, num_frames // segment_frames)
+    starts = [index * segment_frames for index in range(count)]
+    return list(zip(starts, [*starts[1:], num_frames]))
+
+
+def _count_decoded_frames(path: str, announced: int) -> int:
+    count = 0
+    try:
+        with av.open(path) as container:
+            for _ in container.decode(video=0):
+                count += 1
+    except av.FFmpegError as err:
+        of_announced = f" of the {announced} it announces" if announced else ""
+        raise InvalidFileError(
+            path, f"video is truncated or corrupt: decoding failed after {count}{of_announced} frames ({err})"
+        ) from err
+    return count
+
+
+def probe_video(path: str) -> int:
+    """Check that `path` is a decodable video and return its number of frames.
+
+    Cheap by design: the container is opened, the first frame decoded and the packets of the video stream counted
+    without decoding them. The container's frame count is used when it agrees with the packets; when it is absent
+    or disagrees (a lying header, a truncated file) every frame is decoded and counted, which also exposes
+    truncation.
+
+    Raises:
+        InvalidFileError: missing, empty, unreadable or truncated file, no video stream, no decodable frame.
+    """
+    if not os.path.isfile(path):
+        raise InvalidFileError(path, "video file does not exist")
+    if os.path.getsize(path) == 0:
+        raise InvalidFileError(path, "video file is empty (0 bytes)")
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError) as err:
+        raise InvalidFileError(path, f"cannot be opened as a video ({err})") from err
+    with container:
+        if not container.streams.video:
+            raise InvalidFileError(path, "has no video stream")
+        stream = container.streams.video[0]
+        announced = stream.frames
+        try:
+            first_frame = next(container.decode(stream), None)
+        except av.FFmpegError as err:
+            raise InvalidFileError(path, f"the first video frame cannot be decoded ({err})") from err
+        if first_frame is None:
+            if announced > 0:
+                raise InvalidFileError(
+                    path, f"video is truncated or corrupt: it announces {announced} frames but none can be read"
+                )
+            raise InvalidFileError(path, "video stream has no frames")
+    try:
+        packets = count_video_packets(path)
+    except av.FFmpegError:
+        packets = -1  # the demuxer stopped early: let decoding say how far the file goes
+    if announced > 0 and packets == announced:
+        return announced
+    return _count_decoded_frames(path, announced)
+
+
+def list_frame_folder(folder: str) -> list[str]:
+    """The image files of a frame folder in natural order; a missing or imageless folder is an `InvalidFileError`."""
+    if not os.path.isdir(folder):
+        raise InvalidFileError(folder, "frame folder does not exist")
+    try:
+        return list_frame_files(folder)
+    except ValueError as err:
+        raise InvalidFileError(folder, f"frame folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})") from err
+
+
+def probe_frames(frames: list[str]) -> int:
+    """Check that every listed frame file exists and the first and last decode; return the number of frames."""
+    if not frames:
+        raise InvalidFileError("<no frames>", "the sample lists no frame files")
+    listings: dict[str, set[str]] = {}
+    missing = []
+    for path in frames:
+        folder, name = os.path.split(path)
+        if folder not in listings:
+            if not os.path.isdir(folder):
+                raise InvalidFileError(folder, "frame folder does not exist")
+            listings[folder] = set(os.listdir(folder))
+        if name not in listings[folder]:
+            missing.append(path)
+    if missing:
+        raise InvalidFileError(missing[0], f"frame file is missing ({len(missing)} of {len(frames)} frames missing)")
+    for path in dict.fromkeys((frames[0], frames[-1])):
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, SyntaxError, ValueError) as err:
+            raise InvalidFileError(path, f"frame cannot be read as an image ({err})") from err
+    return len(frames)

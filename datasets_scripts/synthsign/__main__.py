@@ -1,0 +1,4 @@
+from .generate import cli
+
+
+cli()
