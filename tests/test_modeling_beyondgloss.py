@@ -517,6 +517,16 @@ def test_auto_classes_resolve(tmp_path, tester):
     assert type(AutoModel.from_pretrained(tmp_path / "pretraining")) is BeyondGlossModel
 
 
+def run_in_fresh_process(script: str, tmp_path) -> str:
+    """Run `script` in a new interpreter that cannot import this repository (only remote code); return stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path / "hf_home")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 def test_trust_remote_code_in_fresh_process(tmp_path, tester):
     model = BeyondGlossForConditionalGeneration(tester.config).eval()
     inputs = tester.translation_inputs()
@@ -536,12 +546,8 @@ def test_trust_remote_code_in_fresh_process(tmp_path, tester):
         print(model.generate(**inputs, num_beams=2, max_new_tokens=5).tolist())
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path / "hf_home")},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected.tolist()
+    stdout = run_in_fresh_process(script, tmp_path)
+    assert json.loads(stdout.strip().splitlines()[-1]) == expected.tolist()
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -121,10 +121,14 @@ def visual_layout(sizes: ReferenceSizes) -> dict[str, tuple]:
         })
         if index in sizes.vision_lora_layers:
             layout.update({
-                block + "attn.lora_w1_l1.weight": (rank, hidden), block + "attn.lora_w1_l2.weight": (3 * hidden, rank),
-                block + "attn.lora_w2_l1.weight": (rank, hidden), block + "attn.lora_w2_l2.weight": (hidden, rank),
-                block + "mlp.lora_w1_l1.weight": (rank, hidden), block + "mlp.lora_w1_l2.weight": (4 * hidden, rank),
-                block + "mlp.lora_w2_l1.weight": (rank, 4 * hidden), block + "mlp.lora_w2_l2.weight": (hidden, rank),
+                block + "attn.lora_w1_l1.weight": (rank, hidden),
+                block + "attn.lora_w1_l2.weight": (3 * hidden, rank),
+                block + "attn.lora_w2_l1.weight": (rank, hidden),
+                block + "attn.lora_w2_l2.weight": (hidden, rank),
+                block + "mlp.lora_w1_l1.weight": (rank, hidden),
+                block + "mlp.lora_w1_l2.weight": (4 * hidden, rank),
+                block + "mlp.lora_w2_l1.weight": (rank, 4 * hidden),
+                block + "mlp.lora_w2_l2.weight": (hidden, rank),
             })
     layout.update({dino + "norm.weight": (hidden,), dino + "norm.bias": (hidden,)})
     spatial, hand, temporal, description = sizes.spatial_dim, sizes.hand_dim, sizes.temporal_dim, sizes.description_dim
@@ -133,7 +137,8 @@ def visual_layout(sizes: ReferenceSizes) -> dict[str, tuple]:
         layout.update({name + ".weight": (out_features, in_features), name + ".bias": (out_features,)})
 
     linear("conv_2d.dino.lin", spatial, hidden)
-    layout.update({f"conv_2d.dino.bn.{name}": (spatial,) for name in ("weight", "bias", "running_mean", "running_var")})
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        layout[f"conv_2d.dino.bn.{name}"] = (spatial,)
     layout["conv_2d.dino.bn.num_batches_tracked"] = ()
     linear("hamer_mapper_1", hand, spatial)
     linear("hamer_mapper_2", spatial, hand)
@@ -171,9 +176,11 @@ def text_layouts(sizes: ReferenceSizes, stage: str) -> dict[str, tuple]:
     if stage == "translation":
         wrapped = _lora_wrapped(mbart, sizes.text_lora_rank)
         return {"model.mbart." + name: tuple(t.shape) for name, t in wrapped.state_dict().items()}
-    sign_encoder = _lora_wrapped(MBartForConditionalGeneration(sizes.mbart_config()).get_encoder(), sizes.text_lora_rank)
+    sign_encoder = MBartForConditionalGeneration(sizes.mbart_config()).get_encoder()
+    sign_encoder = _lora_wrapped(sign_encoder, sizes.text_lora_rank)
     layout = {"model.model_images.trans_encoder." + n: tuple(t.shape) for n, t in sign_encoder.state_dict().items()}
-    layout.update({"model.model_txt.model_txt." + n: tuple(t.shape) for n, t in mbart.get_encoder().state_dict().items()})
+    text_encoder = mbart.get_encoder().state_dict()
+    layout.update({"model.model_txt.model_txt." + n: tuple(t.shape) for n, t in text_encoder.items()})
     layout.update({"model.logit_scale": (), "model.logit_scale_desc": ()})
     return layout
 
