@@ -265,8 +265,8 @@ def convert_state_dict(
                 mis_shaped.append(f"{sources[0]} {tuple(tensor.shape)} (a fused qkv must split into three)")
                 continue
             tensor = tensor.chunk(3)[chunk]
-        if target_name == "logit_scale":
-            tensor = tensor.reshape(target.shape) if tensor.numel() == 1 else tensor
+        if target_name == "logit_scale" and tensor.numel() == 1:
+            tensor = tensor.reshape(target.shape)  # 0-d in the reference
         if tensor.shape != target.shape:
             mis_shaped.append(f"{'+'.join(sources)} {tuple(tensor.shape)} -> {target_name} {tuple(target.shape)}")
             continue

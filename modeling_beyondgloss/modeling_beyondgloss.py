@@ -470,28 +470,6 @@ class BeyondGlossBranchLinear(nn.Linear):
     initialisation scheme it keeps PyTorch's default initialisation, as in the paper's code."""
 
 
-def init_vision_lora(vision_model: nn.Module, scheme: str, std: float) -> None:
-    """Initialise the DINOv2 adapters: `B = 0`, so that each adapted layer starts equal to the pretrained one, and
-    `A ~ N(0, std)` (the reference scheme) or Kaiming-uniform (peft's default, kept by the "normal" scheme).
-
-    DINOv2 is a sub-model with its own weight initialisation, which does not know these adapters: they are
-    initialised here and flagged so that it leaves them alone.
-    """
-    for module in vision_model.modules():
-        if isinstance(module, BeyondGlossFusedQKVLoRA):
-            init.zeros_(module.lora_B.weight)
-            if scheme == "reference":
-                init.normal_(module.lora_A.weight, mean=0.0, std=std)
-            else:
-                init.kaiming_uniform_(module.lora_A.weight, a=math.sqrt(5))
-            for submodule in module.modules():
-                submodule._is_hf_initialized = True
-    if scheme == "reference":
-        for name, parameter in vision_model.named_parameters():
-            if ".lora_A.default." in name:
-                init.normal_(parameter, mean=0.0, std=std)
-
-
 class BeyondGlossFusedQKVLoRA(nn.Module):
     """LoRA on DINOv2's fused query/key/value projection: one `A` shared by the three projections and a `B` with
     three times the hidden width of rows (query rows, then key rows, then value rows)."""
@@ -538,6 +516,27 @@ class BeyondGlossDinov2Attention(Dinov2Attention):
         attn_output = attn_output.reshape(*input_shape, -1).contiguous()
         return self.o_proj(attn_output), attn_weights
 
+
+def init_vision_lora(vision_model: nn.Module, scheme: str, std: float) -> None:
+    """Initialise the DINOv2 adapters: `B = 0`, so that each adapted layer starts equal to the pretrained one, and
+    `A ~ N(0, std)` (the reference scheme) or Kaiming-uniform (peft's default, kept by the "normal" scheme).
+
+    DINOv2 is a sub-model with its own weight initialisation, which does not know these adapters: they are
+    initialised here and flagged so that it leaves them alone.
+    """
+    for module in vision_model.modules():
+        if isinstance(module, BeyondGlossFusedQKVLoRA):
+            init.zeros_(module.lora_B.weight)
+            if scheme == "reference":
+                init.normal_(module.lora_A.weight, mean=0.0, std=std)
+            else:
+                init.kaiming_uniform_(module.lora_A.weight, a=math.sqrt(5))
+            for submodule in module.modules():
+                submodule._is_hf_initialized = True
+    if scheme == "reference":
+        for name, parameter in vision_model.named_parameters():
+            if ".lora_A.default." in name:
+                init.normal_(parameter, mean=0.0, std=std)
 
 
 class BeyondGlossVisualEncoder(nn.Module):
