@@ -74,11 +74,20 @@ class BeyondGlossConfig(PreTrainedConfig):
             encoder, mean-pooled, 1024).
         branch_dropout (`float`, *optional*, defaults to 0.1):
             Dropout after the hand and description branches' back-projections.
+        vision_position_interpolation (`str`, *optional*, defaults to `"scale_factor"`):
+            How DINOv2's 37×37 position grid is resampled for other image sizes (e.g. 16×16 at 224 px).
+            `"scale_factor"` resamples as the original DINOv2 code does (bicubic with scale factor
+            `(new_grid + 0.1) / old_grid`), which is what DINOv2 and the paper's model were trained with;
+            `"size"` resamples to the target size as transformers' `Dinov2Model` does, which gives different
+            features for every frame that is not 518 px.
         vision_lora_layers (`list[int]`, *optional*, defaults to `[9, 10, 11]`):
             DINOv2 blocks that receive LoRA adapters; all other DINOv2 weights are frozen.
         vision_lora_target_modules (`list[str]`, *optional*):
-            Linear layers of those blocks that receive LoRA: attention query/key/value and output projection, and
-            both MLP layers.
+            Layers of those blocks that receive LoRA, by default `["attention.qkv", "attention.o_proj", "mlp.fc1",
+            "mlp.fc2"]`. `"attention.qkv"` is one adapter on the fused query/key/value
+            projection, as in the paper: one `A` shared by query, key and value and a `B` with `3 * hidden_size` rows
+            (73,728 trainable elements over blocks 9-11 of ViT-S). Listing `"attention.q_proj"`, `"attention.k_proj"`
+            and `"attention.v_proj"` instead gives each projection its own adapter (82,944 elements).
         vision_lora_rank (`int`, *optional*, defaults to 4):
         vision_lora_alpha (`float`, *optional*, defaults to 4.0):
         vision_lora_dropout (`float`, *optional*, defaults to 0.1):
@@ -107,6 +116,14 @@ class BeyondGlossConfig(PreTrainedConfig):
             Label smoothing of the translation cross-entropy.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialisation of the new (non-backbone) layers.
+        initializer_scheme (`str`, *optional*, defaults to `"reference"`):
+            How the layers that train from scratch start. `"reference"` starts where the paper's code does: the CLS
+            projection, hand branch, fusion and description branch keep PyTorch's default `nn.Linear` initialisation
+            (Kaiming-uniform weights, uniform biases); the temporal encoder's linear layers are
+            `N(0, initializer_range)` with zero bias, except the attention output projections whose weight and bias
+            are `N(0, initializer_range / sqrt(2 * sum(temporal_blocks)))`; the DINOv2 LoRA `A` matrices are
+            `N(0, initializer_range)`. `"normal"` makes every new linear layer `N(0, initializer_range)` with zero
+            bias and leaves the DINOv2 LoRA `A` matrices to peft's Kaiming-uniform initialisation.
         text_model_name_or_path (`str`, *optional*):
             The mBART checkpoint the text side was built from, if any; translation models initialised from a
             pre-training checkpoint take their decoder from it.
@@ -146,11 +163,10 @@ class BeyondGlossConfig(PreTrainedConfig):
     rope_theta: float = 10000.0
     description_dim: int = 1024
     branch_dropout: float = 0.1
+    vision_position_interpolation: str = "scale_factor"
     vision_lora_layers: list[int] | tuple[int, ...] = (9, 10, 11)
     vision_lora_target_modules: list[str] | tuple[str, ...] = (
-        "attention.q_proj",
-        "attention.k_proj",
-        "attention.v_proj",
+        "attention.qkv",
         "attention.o_proj",
         "mlp.fc1",
         "mlp.fc2",
@@ -170,6 +186,7 @@ class BeyondGlossConfig(PreTrainedConfig):
     gather_embeddings: bool = False
     label_smoothing: float = 0.2
     initializer_range: float = 0.02
+    initializer_scheme: str = "reference"
     text_model_name_or_path: str | None = None
     train_vision_backbone: bool = False
     train_text_backbone: bool = False
@@ -203,6 +220,20 @@ class BeyondGlossConfig(PreTrainedConfig):
             raise ValueError(f"temporal_window must be odd to centre the window on each step, got {self.temporal_window}.")
         if not self.temporal_blocks or min(self.temporal_blocks) < 1:
             raise ValueError(f"temporal_blocks needs at least one stage of at least one block, got {self.temporal_blocks}.")
+        if self.vision_position_interpolation not in ("scale_factor", "size"):
+            raise ValueError(
+                "vision_position_interpolation must be 'scale_factor' or 'size', "
+                f"got {self.vision_position_interpolation!r}."
+            )
+        if self.initializer_scheme not in ("reference", "normal"):
+            raise ValueError(f"initializer_scheme must be 'reference' or 'normal', got {self.initializer_scheme!r}.")
+        fused = "attention.qkv" in self.vision_lora_target_modules
+        separate = {"attention.q_proj", "attention.k_proj", "attention.v_proj"} & set(self.vision_lora_target_modules)
+        if fused and separate:
+            raise ValueError(
+                f"vision_lora_target_modules lists 'attention.qkv' and {sorted(separate)}: the fused adapter already"
+                " covers the query, key and value projections."
+            )
         num_vision_layers = self.vision_config.num_hidden_layers
         if any(not 0 <= layer < num_vision_layers for layer in self.vision_lora_layers):
             raise ValueError(

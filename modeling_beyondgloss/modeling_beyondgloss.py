@@ -23,6 +23,8 @@ from transformers import initialization as init
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import Seq2SeqLMOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.dinov2.modeling_dinov2 import Dinov2Attention, Dinov2Embeddings, eager_attention_forward
 from transformers.models.mbart.modeling_mbart import MBartEncoder, shift_tokens_right
 from transformers.utils import ModelOutput
 
@@ -431,6 +433,112 @@ class BeyondGlossTemporalEncoder(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+class BeyondGlossDinov2Embeddings(Dinov2Embeddings):
+    """DINOv2 embeddings whose position grid can be resampled as the original DINOv2 code does.
+
+    For an image of another size than the grid was trained at (224 px instead of 518 px), the original code asks
+    PyTorch for a bicubic resampling by the scale factor `(new_grid + 0.1) / old_grid`; transformers' `Dinov2Model`
+    asks for the target size. The two sample the grid at different positions, so every frame gets different
+    features. See `BeyondGlossConfig.vision_position_interpolation`.
+    """
+
+    def __init__(self, config, position_interpolation: str = "scale_factor"):
+        super().__init__(config)
+        self.position_interpolation = position_interpolation
+
+    def interpolate_pos_encoding(self, embeddings: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        if self.position_interpolation == "size":
+            return super().interpolate_pos_encoding(embeddings, height, width)
+        num_positions = self.position_embeddings.shape[1] - 1
+        if embeddings.shape[1] - 1 == num_positions and height == width:
+            return self.position_embeddings
+        grid = math.sqrt(num_positions)
+        patch_height, patch_width = self.patch_embeddings.patch_size
+        # The 0.1 keeps floating-point error from flooring the output grid one short.
+        scale_factor = ((height // patch_height + 0.1) / grid, (width // patch_width + 0.1) / grid)
+        dim = embeddings.shape[-1]
+        # Resampled in float32, as in the original code.
+        position_embeddings = self.position_embeddings.float()
+        patch_grid = position_embeddings[:, 1:].reshape(1, int(grid), int(grid), dim).permute(0, 3, 1, 2)
+        patch_grid = F.interpolate(patch_grid, scale_factor=scale_factor, mode="bicubic")
+        patch_positions = patch_grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
+        return torch.cat([position_embeddings[:, :1], patch_positions], dim=1).to(embeddings.dtype)
+
+
+class BeyondGlossBranchLinear(nn.Linear):
+    """A linear layer of the CLS projection, hand branch, fusion or description branch: under the reference
+    initialisation scheme it keeps PyTorch's default initialisation, as in the paper's code."""
+
+
+class BeyondGlossFusedQKVLoRA(nn.Module):
+    """LoRA on DINOv2's fused query/key/value projection: one `A` shared by the three projections and a `B` with
+    three times the hidden width of rows (query rows, then key rows, then value rows)."""
+
+    def __init__(self, hidden_size: int, rank: int, alpha: float, dropout: float):
+        super().__init__()
+        self.lora_A = nn.Linear(hidden_size, rank, bias=False)
+        self.lora_B = nn.Linear(rank, 3 * hidden_size, bias=False)
+        self.lora_dropout = nn.Dropout(dropout)
+        self.scaling = alpha / rank
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.lora_B(self.lora_A(self.lora_dropout(hidden_states))) * self.scaling
+
+
+class BeyondGlossDinov2Attention(Dinov2Attention):
+    """DINOv2 self-attention with a [`BeyondGlossFusedQKVLoRA`] adapter added to its query, key and value
+    projections (the paper's parameterisation; transformers' DINOv2 keeps the three projections apart)."""
+
+    def __init__(self, config, rank: int, alpha: float, dropout: float):
+        super().__init__(config)
+        self.qkv_lora = BeyondGlossFusedQKVLoRA(config.num_attention_heads * self.head_dim, rank, alpha, dropout)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs):
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        query_update, key_update, value_update = self.qkv_lora(hidden_states).chunk(3, dim=-1)
+        query_states = (self.q_proj(hidden_states) + query_update).view(hidden_shape).transpose(1, 2)
+        key_states = (self.k_proj(hidden_states) + key_update).view(hidden_shape).transpose(1, 2)
+        value_states = (self.v_proj(hidden_states) + value_update).view(hidden_shape).transpose(1, 2)
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask,
+            dropout=0.0 if not self.training else self.attention_dropout,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        return self.o_proj(attn_output), attn_weights
+
+
+def init_vision_lora(vision_model: nn.Module, scheme: str, std: float) -> None:
+    """Initialise the DINOv2 adapters: `B = 0`, so that each adapted layer starts equal to the pretrained one, and
+    `A ~ N(0, std)` (the reference scheme) or Kaiming-uniform (peft's default, kept by the "normal" scheme).
+
+    DINOv2 is a sub-model with its own weight initialisation, which does not know these adapters: they are
+    initialised here and flagged so that it leaves them alone.
+    """
+    for module in vision_model.modules():
+        if isinstance(module, BeyondGlossFusedQKVLoRA):
+            init.zeros_(module.lora_B.weight)
+            if scheme == "reference":
+                init.normal_(module.lora_A.weight, mean=0.0, std=std)
+            else:
+                init.kaiming_uniform_(module.lora_A.weight, a=math.sqrt(5))
+            for submodule in module.modules():
+                submodule._is_hf_initialized = True
+    if scheme == "reference":
+        for name, parameter in vision_model.named_parameters():
+            if ".lora_A.default." in name:
+                init.normal_(parameter, mean=0.0, std=std)
+
+
 class BeyondGlossVisualEncoder(nn.Module):
     """DINOv2 (frozen, LoRA on its last blocks) → hand branch → temporal encoder → description branch.
 
@@ -441,9 +549,17 @@ class BeyondGlossVisualEncoder(nn.Module):
     def __init__(self, config: BeyondGlossConfig):
         super().__init__()
         self.vision_model = Dinov2Model(config.vision_config)
-        if config.vision_lora_layers:
+        vision_config = self.vision_model.config
+        self.vision_model.embeddings = BeyondGlossDinov2Embeddings(vision_config, config.vision_position_interpolation)
+        lora_targets = [target for target in config.vision_lora_target_modules if target != "attention.qkv"]
+        if "attention.qkv" in config.vision_lora_target_modules:
+            for index in config.vision_lora_layers:
+                self.vision_model.encoder.layer[index].attention = BeyondGlossDinov2Attention(
+                    vision_config, config.vision_lora_rank, config.vision_lora_alpha, config.vision_lora_dropout
+                )
+        if config.vision_lora_layers and lora_targets:
             layers = "|".join(str(layer) for layer in config.vision_lora_layers)
-            targets = "|".join(re.escape(target) for target in config.vision_lora_target_modules)
+            targets = "|".join(re.escape(target) for target in lora_targets)
             inject_lora(
                 self.vision_model,
                 rf"encoder\.layer\.({layers})\.({targets})",
@@ -451,17 +567,18 @@ class BeyondGlossVisualEncoder(nn.Module):
                 config.vision_lora_alpha,
                 config.vision_lora_dropout,
             )
-        self.spatial_projection = nn.Linear(config.vision_config.hidden_size, config.spatial_dim)
+        init_vision_lora(self.vision_model, config.initializer_scheme, config.initializer_range)
+        self.spatial_projection = BeyondGlossBranchLinear(config.vision_config.hidden_size, config.spatial_dim)
         self.spatial_norm = nn.BatchNorm1d(config.spatial_dim)
 
-        self.hand_predictor = nn.Linear(config.spatial_dim, config.hand_feature_dim)
-        self.hand_projection = nn.Linear(config.hand_feature_dim, config.spatial_dim)
-        self.fusion = nn.Linear(2 * config.spatial_dim, config.temporal_dim)
+        self.hand_predictor = BeyondGlossBranchLinear(config.spatial_dim, config.hand_feature_dim)
+        self.hand_projection = BeyondGlossBranchLinear(config.hand_feature_dim, config.spatial_dim)
+        self.fusion = BeyondGlossBranchLinear(2 * config.spatial_dim, config.temporal_dim)
 
         self.temporal_encoder = BeyondGlossTemporalEncoder(config)
 
-        self.description_predictor = nn.Linear(config.temporal_dim, config.description_dim)
-        self.description_projection = nn.Linear(config.description_dim, config.temporal_dim)
+        self.description_predictor = BeyondGlossBranchLinear(config.temporal_dim, config.description_dim)
+        self.description_projection = BeyondGlossBranchLinear(config.description_dim, config.temporal_dim)
         self.branch_dropout = nn.Dropout(config.branch_dropout)
 
     def _first_trainable_vision_layer(self) -> int:
@@ -528,7 +645,12 @@ class BeyondGlossPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module):
         std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
+        reference = self.config.initializer_scheme == "reference"
+        if isinstance(module, BeyondGlossBranchLinear) and reference:
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            bound = 1 / math.sqrt(module.in_features)
+            init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, nn.Linear):
             init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)
@@ -541,6 +663,11 @@ class BeyondGlossPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.num_batches_tracked)
         elif isinstance(module, BeyondGlossTemporalAttention):
             init.constant_(module.layer_scale, self.config.layer_scale_init)
+            if reference:
+                # GPT-2's scaled initialisation of residual output projections (two per block).
+                output_std = std / math.sqrt(2 * sum(self.config.temporal_blocks))
+                init.normal_(module.out_proj.weight, mean=0.0, std=output_std)
+                init.normal_(module.out_proj.bias, mean=0.0, std=output_std)
         elif isinstance(module, BeyondGlossForPreTraining):
             init.constant_(module.logit_scale, self.config.logit_scale_init_value)
             if module.description_logit_scale is not None:

@@ -21,6 +21,8 @@ from transformers import (
     MBartForConditionalGeneration,
 )
 
+from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
+
 from modeling_beyondgloss import (
     BeyondGlossConfig,
     BeyondGlossForConditionalGeneration,
@@ -30,6 +32,7 @@ from modeling_beyondgloss import (
     HandDistillationLoss,
     build_tokenizer_from_corpus,
 )
+from modeling_beyondgloss.modeling_beyondgloss import BeyondGlossDinov2Embeddings, BeyondGlossVisualEncoder
 
 
 CORPUS = [
@@ -250,14 +253,19 @@ def test_trainable_parameters_are_the_papers(tester):
     model = BeyondGlossForPreTraining(config)
     trainable = _trainable(model)
     vision_prefix = "beyondgloss.visual_encoder.vision_model."
+    assert config.vision_lora_target_modules == ["attention.qkv", "attention.o_proj", "mlp.fc1", "mlp.fc2"]
     expected_vision = {
+        f"{vision_prefix}encoder.layer.{layer}.attention.qkv_lora.lora_{ab}.weight"
+        for layer in config.vision_lora_layers
+        for ab in "AB"
+    } | {
         f"{vision_prefix}encoder.layer.{layer}.{target}.lora_{ab}.default.weight"
         for layer in config.vision_lora_layers
-        for target in config.vision_lora_target_modules
+        for target in ("attention.o_proj", "mlp.fc1", "mlp.fc2")
         for ab in "AB"
     }
     assert {n for n in trainable if n.startswith(vision_prefix)} == expected_vision
-    assert len(expected_vision) == 3 * 6 * 2
+    assert len(expected_vision) == 3 * 4 * 2
     sign_trainable = {n for n in trainable if n.startswith("beyondgloss.sign_encoder.")}
     assert sign_trainable and all(".lora_" in n and (".q_proj." in n or ".v_proj." in n) for n in sign_trainable)
     assert len(sign_trainable) == config.text_config.encoder_layers * 2 * 2
@@ -273,6 +281,91 @@ def test_trainable_parameters_are_the_papers(tester):
     # q_proj and v_proj in encoder self-attention, decoder self-attention and decoder cross-attention.
     layers = config.text_config.encoder_layers + 2 * config.text_config.decoder_layers
     assert len(text_trainable) == layers * 2 * 2
+
+
+def _trainable_vision_elements(config):
+    visual_encoder = BeyondGlossVisualEncoder(config)
+    return sum(p.numel() for n, p in visual_encoder.vision_model.named_parameters() if "lora_" in n)
+
+
+def test_vision_lora_parameterisation_is_the_papers():
+    # One rank-4 adapter on the fused qkv projection (A shared by q, k, v) plus proj, fc1, fc2 on blocks 9-11 of ViT-S.
+    assert _trainable_vision_elements(BeyondGlossConfig()) == 73_728
+    separate = ["attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.o_proj", "mlp.fc1", "mlp.fc2"]
+    assert _trainable_vision_elements(BeyondGlossConfig(vision_lora_target_modules=separate)) == 82_944
+    with pytest.raises(ValueError, match="fused adapter"):
+        BeyondGlossConfig(vision_lora_target_modules=["attention.qkv", "attention.q_proj"]).validate_architecture()
+
+
+def test_fused_qkv_lora_adds_one_shared_update(tester):
+    torch.manual_seed(0)
+    model = BeyondGlossModel(tester.config).eval()
+    attention = model.visual_encoder.vision_model.encoder.layer[tester.config.vision_lora_layers[0]].attention
+    torch.nn.init.normal_(attention.qkv_lora.lora_B.weight)
+    hidden_states = torch.randn(2, 5, tester.config.vision_config.hidden_size)
+    seen = {}
+    for name in ("q_proj", "k_proj", "v_proj"):
+        getattr(attention, name).register_forward_hook(
+            lambda module, args, output, name=name: seen.__setitem__(name, output)
+        )
+    attention(hidden_states)
+    update = attention.qkv_lora.lora_B(attention.qkv_lora.lora_A(hidden_states)) * attention.qkv_lora.scaling
+    fused_weight = torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
+    fused_bias = torch.cat([attention.q_proj.bias, attention.k_proj.bias, attention.v_proj.bias])
+    expected = F.linear(hidden_states, fused_weight, fused_bias) + update
+    torch.testing.assert_close(torch.cat([seen[n] for n in ("q_proj", "k_proj", "v_proj")], -1) + update, expected)
+
+
+@pytest.mark.parametrize("image_size", [224, 56])
+def test_vision_position_interpolation(image_size):
+    vision_config = Dinov2Config(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=518, patch_size=14
+    )
+    torch.manual_seed(0)
+    reference = BeyondGlossDinov2Embeddings(vision_config, "scale_factor")
+    transformers_style = BeyondGlossDinov2Embeddings(vision_config, "size")
+    transformers_style.load_state_dict(reference.state_dict())
+    embeddings = torch.zeros(1, 1 + (image_size // 14) ** 2, 32)
+    grid = reference.position_embeddings[:, 1:].reshape(1, 37, 37, 32).permute(0, 3, 1, 2)
+    side = image_size // 14
+    # The original DINOv2 resampling: a bicubic scale factor of (side + 0.1) / 37.
+    expected = F.interpolate(grid, scale_factor=((side + 0.1) / 37,) * 2, mode="bicubic").permute(0, 2, 3, 1)
+    resampled = reference.interpolate_pos_encoding(embeddings, image_size, image_size)
+    torch.testing.assert_close(resampled[:, 1:], expected.reshape(1, -1, 32))
+    torch.testing.assert_close(resampled[:, :1], reference.position_embeddings[:, :1])
+    plain = Dinov2Embeddings(vision_config)
+    plain.load_state_dict(reference.state_dict())
+    torch.testing.assert_close(transformers_style.interpolate_pos_encoding(embeddings, image_size, image_size),
+                               plain.interpolate_pos_encoding(embeddings, image_size, image_size))
+    assert (resampled - plain.interpolate_pos_encoding(embeddings, image_size, image_size)).abs().max() > 1e-3
+    full = torch.zeros(1, 1 + 37 * 37, 32)
+    assert reference.interpolate_pos_encoding(full, 518, 518) is reference.position_embeddings
+
+
+def test_reference_initialisation():
+    # Paper widths for the visual pipeline; a one-layer text model of the matching width keeps this quick.
+    text_config = dict(vocab_size=64, d_model=1024, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=64)
+    config = BeyondGlossConfig(text_config=text_config)
+    torch.manual_seed(0)
+    visual_encoder = BeyondGlossModel._from_config(config).visual_encoder
+    for name in ("spatial_projection", "hand_predictor", "fusion", "description_predictor"):
+        linear = getattr(visual_encoder, name)
+        bound = 1 / math.sqrt(linear.in_features)  # PyTorch's default nn.Linear initialisation
+        assert linear.weight.abs().max() <= bound and linear.weight.abs().max() > 0.9 * bound, name
+        assert linear.bias.abs().max() <= bound and linear.bias.abs().max() > 0.5 * bound, name
+    attention = visual_encoder.temporal_encoder.stages[0][0].attention
+    output_std = 0.02 / math.sqrt(2 * 4)
+    assert attention.out_proj.weight.std().item() == pytest.approx(output_std, rel=0.05)
+    assert attention.out_proj.bias.std().item() == pytest.approx(output_std, rel=0.3)
+    assert attention.qkv.weight.std().item() == pytest.approx(0.02, rel=0.05) and not attention.qkv.bias.any()
+    lora_a = visual_encoder.vision_model.encoder.layer[9].attention.qkv_lora.lora_A.weight
+    assert lora_a.std().item() == pytest.approx(0.02, rel=0.15)
+
+    config.initializer_scheme = "normal"
+    visual_encoder = BeyondGlossModel._from_config(config).visual_encoder
+    assert not visual_encoder.fusion.bias.any()
+    assert visual_encoder.fusion.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert not visual_encoder.temporal_encoder.stages[0][0].attention.out_proj.bias.any()
 
 
 def test_random_backbones_can_train_whole(tester, tmp_path):
@@ -436,6 +529,16 @@ def test_auto_classes_resolve(tmp_path, tester):
     assert type(AutoModel.from_pretrained(tmp_path / "pretraining")) is BeyondGlossModel
 
 
+def run_in_fresh_process(script: str, tmp_path) -> str:
+    """Run `script` in a new interpreter that cannot import this repository (only remote code); return stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path / "hf_home")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 def test_trust_remote_code_in_fresh_process(tmp_path, tester):
     model = BeyondGlossForConditionalGeneration(tester.config).eval()
     inputs = tester.translation_inputs()
@@ -455,12 +558,8 @@ def test_trust_remote_code_in_fresh_process(tmp_path, tester):
         print(model.generate(**inputs, num_beams=2, max_new_tokens=5).tolist())
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path / "hf_home")},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected.tolist()
+    stdout = run_in_fresh_process(script, tmp_path)
+    assert json.loads(stdout.strip().splitlines()[-1]) == expected.tolist()
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -503,7 +602,7 @@ def test_from_pretrained_backbones_loads_weights_and_trims_vocabulary(tiny_backb
     for sentence in CORPUS:
         assert trimmed.tokenize(sentence) == tokenizer.tokenize(sentence)
     vision_model = model.beyondgloss.visual_encoder.vision_model
-    torch.testing.assert_close(vision_model.encoder.layer[2].attention.q_proj.base_layer.weight, vision.encoder.layer[2].attention.q_proj.weight)
+    torch.testing.assert_close(vision_model.encoder.layer[2].attention.q_proj.weight, vision.encoder.layer[2].attention.q_proj.weight)
     torch.testing.assert_close(vision_model.embeddings.cls_token, vision.embeddings.cls_token)
     torch.testing.assert_close(model.text_encoder.layers[1].fc1.weight, text.model.encoder.layers[1].fc1.weight)
     old_id, new_id = tokenizer.convert_tokens_to_ids("▁regnet"), trimmed.convert_tokens_to_ids("▁regnet")
