@@ -209,17 +209,22 @@ class BeyondGlossConfig(PreTrainedConfig):
         construction and on loading."""
         if self.text_config.d_model != 2 * self.temporal_dim:
             raise ValueError(
-                f"text_config.d_model ({self.text_config.d_model}) must equal 2 * temporal_dim ({2 * self.temporal_dim}):"
-                " the sign sequence concatenates the temporal features with the description branch's back-projection."
+                f"text_config.d_model ({self.text_config.d_model}) must equal 2 * temporal_dim "
+                f"({2 * self.temporal_dim}): the sign sequence concatenates the temporal features with the "
+                "description branch's back-projection."
             )
         if self.temporal_dim % self.temporal_heads or (self.temporal_dim // self.temporal_heads) % 2:
             raise ValueError(
                 f"temporal_dim ({self.temporal_dim}) must split into {self.temporal_heads} heads of even width (RoPE)."
             )
         if self.temporal_window % 2 == 0:
-            raise ValueError(f"temporal_window must be odd to centre the window on each step, got {self.temporal_window}.")
+            raise ValueError(
+                f"temporal_window must be odd to centre the window on each step, got {self.temporal_window}."
+            )
         if not self.temporal_blocks or min(self.temporal_blocks) < 1:
-            raise ValueError(f"temporal_blocks needs at least one stage of at least one block, got {self.temporal_blocks}.")
+            raise ValueError(
+                f"temporal_blocks needs at least one stage of at least one block, got {self.temporal_blocks}."
+            )
         if self.vision_position_interpolation not in ("scale_factor", "size"):
             raise ValueError(
                 "vision_position_interpolation must be 'scale_factor' or 'size', "

@@ -71,9 +71,9 @@ class ConversionReport:
     hyperparameters: dict[str, tuple[float, str]] = field(default_factory=dict)  # name -> (value, origin)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Reading the checkpoint
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def load_reference_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -129,9 +129,9 @@ def _names(names, limit: int = 50) -> str:
     return shown + (f" ... and {len(names) - limit} more" if len(names) > limit else "")
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Name mapping
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def _temporal_layer_index(config: BeyondGlossConfig, stage_index: int, block_index: int) -> int:
@@ -320,9 +320,9 @@ def _check_tied_embeddings(state_dict: dict, path) -> None:
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Configuration, tokenizer, conversion
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def resolve_hyperparameters(hyperparameters: dict, stage: str) -> dict[str, tuple[float, str]]:
@@ -412,7 +412,9 @@ def infer_sizes(state_dict: dict, stage: str, path: str | Path = "checkpoint") -
         for name in state_dict
         if (match := re.fullmatch(re.escape(prefix) + r".*\.blocks\.(\d+)\.attn\.lora_w1_l1\.weight", name))
     )
-    text_lora_ranks = {tensor.shape[0] for name, tensor in state_dict.items() if name.endswith("lora_A.default.weight")}
+    text_lora_ranks = {
+        tensor.shape[0] for name, tensor in state_dict.items() if name.endswith("lora_A.default.weight")
+    }
     if len(text_lora_ranks) != 1:
         raise ReferenceCheckpointError(f"{path}: expected mBART LoRA adapters of one rank, found {text_lora_ranks}.")
     position_grid = math.isqrt(shape("conv_2d.dino.spatial_model.pos_embed")[1] - 1)
@@ -489,7 +491,11 @@ def convert_reference_checkpoint(
         logger.info("%s = %s (%s).", name, value, origin)
     logger.info(
         "Converted the %s checkpoint %s: %d tensors of the model from %d of the checkpoint, %d dropped.",
-        stage, checkpoint, len(report.mapped), len(state_dict) - len(report.dropped), len(report.dropped),
+        stage,
+        checkpoint,
+        len(report.mapped),
+        len(state_dict) - len(report.dropped),
+        len(report.dropped),
     )
 
     output_dir = Path(output_dir)

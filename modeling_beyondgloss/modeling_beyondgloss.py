@@ -35,9 +35,9 @@ from .vocabulary import kept_token_ids, trim_text_model, trim_vocabulary
 logger = logging.getLogger(__name__)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Outputs
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -133,9 +133,9 @@ class BeyondGlossForPreTrainingOutput(ModelOutput):
     predicted_hand_features: torch.FloatTensor | None = None
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Losses
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -150,7 +150,11 @@ class ContrastiveLossOutput(ModelOutput):
 
 
 def _is_distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
 
 
 class ContrastiveAlignmentLoss(nn.Module):
@@ -185,8 +189,12 @@ class ContrastiveAlignmentLoss(nn.Module):
     def _direction(self, logits, targets, row_valid, column_valid):
         invalid_columns = ~column_valid[None, :]
         log_probs = F.log_softmax(logits.float().masked_fill(invalid_columns, float("-inf")), dim=-1)
-        target_probs = F.softmax((self.soft_target_scale * targets).masked_fill(invalid_columns, float("-inf")), dim=-1)
-        pointwise = torch.xlogy(target_probs, target_probs) - target_probs * log_probs.masked_fill(invalid_columns, 0.0)
+        target_probs = F.softmax(
+            (self.soft_target_scale * targets).masked_fill(invalid_columns, float("-inf")), dim=-1
+        )
+        pointwise = torch.xlogy(target_probs, target_probs) - target_probs * log_probs.masked_fill(
+            invalid_columns, 0.0
+        )
         return pointwise.sum(dim=-1)[row_valid].mean()
 
     def forward(self, features_a, features_b, logit_scale, valid=None) -> ContrastiveLossOutput:
@@ -226,9 +234,9 @@ class HandDistillationLoss(nn.Module):
         return (squared_error * mask).sum() / (mask.sum() * predicted.shape[-1]).clamp_min(1.0)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Helpers
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def masked_mean(hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -285,9 +293,9 @@ def _strip_prefix(state_dict: dict, prefix: str) -> dict:
     return {name[len(prefix) :]: tensor for name, tensor in state_dict.items() if name.startswith(prefix)}
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Temporal encoder
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def sinusoidal_positions(length: int, dim: int, device, dtype) -> torch.Tensor:
@@ -382,7 +390,9 @@ class BeyondGlossTemporalBlock(GradientCheckpointingLayer):
         self.drop_path = BeyondGlossDropPath(drop_path_rate)
 
     def forward(self, hidden_states, attention_mask):
-        hidden_states = self.attention_norm(hidden_states + self.drop_path(self.attention(hidden_states, attention_mask)))
+        hidden_states = self.attention_norm(
+            hidden_states + self.drop_path(self.attention(hidden_states, attention_mask))
+        )
         return self.feed_forward_norm(hidden_states + self.drop_path(self.feed_forward(hidden_states)))
 
 
@@ -428,9 +438,9 @@ class BeyondGlossTemporalEncoder(nn.Module):
         return self.output_projection(hidden_states), mask.bool()
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Visual pipeline
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 class BeyondGlossDinov2Embeddings(Dinov2Embeddings):
@@ -627,9 +637,9 @@ class BeyondGlossVisualEncoder(nn.Module):
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Models
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 class BeyondGlossPreTrainedModel(PreTrainedModel):
@@ -1037,7 +1047,9 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         Returns the generated token ids (starting with the decoder start token); decode them with the tokenizer.
         Any `generate()` argument (e.g. `num_beams`, `max_new_tokens`) can be passed.
         """
-        generation_config = copy.deepcopy(generation_config if generation_config is not None else self.generation_config)
+        generation_config = copy.deepcopy(
+            generation_config if generation_config is not None else self.generation_config
+        )
         model_kwargs = generation_config.update(**kwargs)
         inputs_embeds, attention_mask = self.encode_video(pixel_values, pixel_mask)
         return self.translation_model.generate(
@@ -1086,10 +1098,18 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         target = model.state_dict()
         with gathered_parameters(pretraining):
             source = pretraining.state_dict()
-            renamed = {name.replace("beyondgloss.visual_encoder.", "visual_encoder.", 1): tensor
-                       for name, tensor in source.items() if name.startswith("beyondgloss.visual_encoder.")}
-            renamed.update({name.replace("beyondgloss.sign_encoder.", "translation_model.model.encoder.", 1): tensor
-                            for name, tensor in source.items() if name.startswith("beyondgloss.sign_encoder.")})
+            renamed = {
+                name.replace("beyondgloss.visual_encoder.", "visual_encoder.", 1): tensor
+                for name, tensor in source.items()
+                if name.startswith("beyondgloss.visual_encoder.")
+            }
+            renamed.update(
+                {
+                    name.replace("beyondgloss.sign_encoder.", "translation_model.model.encoder.", 1): tensor
+                    for name, tensor in source.items()
+                    if name.startswith("beyondgloss.sign_encoder.")
+                }
+            )
             if text_model_name_or_path is None:
                 renamed["translation_model.model.shared.weight"] = source["text_encoder.embed_tokens.weight"]
             unexpected = sorted(set(renamed) - set(target))
@@ -1101,14 +1121,25 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         info["from_pretraining"] = sorted(renamed)
         info["from_text_model"] = sorted(set(info["from_text_model"]) - set(renamed))
         initialised = set(info["from_pretraining"]) | set(info["from_text_model"])
-        tied = {"translation_model.model.encoder.embed_tokens.weight", "translation_model.model.decoder.embed_tokens.weight",
-                "translation_model.lm_head.weight"} if "translation_model.model.shared.weight" in initialised else set()
+        tied = (
+            {
+                "translation_model.model.encoder.embed_tokens.weight",
+                "translation_model.model.decoder.embed_tokens.weight",
+                "translation_model.lm_head.weight",
+            }
+            if "translation_model.model.shared.weight" in initialised
+            else set()
+        )
         info["newly_initialized"] = sorted(set(target) - initialised - tied)
         logger.info(
-            "Initialised %d tensors from the pre-training checkpoint %s (visual pipeline, sign-side encoder with LoRA), "
-            "%d from the text model %s; %d are newly initialised (%s).",
-            len(info["from_pretraining"]), pretraining_path, len(info["from_text_model"]), text_model_name_or_path,
-            len(info["newly_initialized"]), _summarise_names(info["newly_initialized"]),
+            "Initialised %d tensors from the pre-training checkpoint %s (visual pipeline, sign-side encoder with "
+            "LoRA), %d from the text model %s; %d are newly initialised (%s).",
+            len(info["from_pretraining"]),
+            pretraining_path,
+            len(info["from_text_model"]),
+            text_model_name_or_path,
+            len(info["newly_initialized"]),
+            _summarise_names(info["newly_initialized"]),
         )
         return (model, info) if output_loading_info else model
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_modeling_beyondgloss import run_in_fresh_process
 from transformers import Dinov2Config
 
 from modeling_beyondgloss import BeyondGlossForConditionalGeneration, BeyondGlossForPreTraining
@@ -25,7 +26,6 @@ from modeling_beyondgloss.convert_reference_checkpoint import (
     convert_reference_checkpoint,
     main,
 )
-from test_modeling_beyondgloss import run_in_fresh_process
 
 
 TOOLS = str(Path(__file__).resolve().parents[1] / "tools")
@@ -147,7 +147,10 @@ VISUAL = "model.model_images.model."
     [
         (lambda sd: sd.pop(VISUAL + "mapper_2.bias"), f"missing tensors: {VISUAL}mapper_2.bias"),
         (lambda sd: sd.update({VISUAL + "extra.weight": torch.zeros(2)}), f"unknown tensors: {VISUAL}extra.weight"),
-        (lambda sd: sd.update({VISUAL + "mapper_2.bias": torch.zeros(9)}), f"wrong shapes: {VISUAL}mapper_2.bias (9,)"),
+        (
+            lambda sd: sd.update({VISUAL + "mapper_2.bias": torch.zeros(9)}),
+            f"wrong shapes: {VISUAL}mapper_2.bias (9,)",
+        ),
         # A position table other than the one the model computes cannot be dropped.
         (
             lambda sd: sd.update({VISUAL + "conv_1d.pos_embedding.pe": torch.zeros(300, 16)}),

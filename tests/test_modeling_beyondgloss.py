@@ -20,7 +20,6 @@ from transformers import (
     MBartConfig,
     MBartForConditionalGeneration,
 )
-
 from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
 
 from modeling_beyondgloss import (
@@ -57,7 +56,9 @@ class BeyondGlossModelTester:
         pixel_mask = torch.ones(self.batch_size, self.num_frames, dtype=torch.long)
         pixel_mask[1, self.num_frames - 3 :] = 0
         pixel_mask[2, self.num_frames // 2 :] = 0
-        input_ids = torch.randint(4, self.config.text_config.vocab_size, (self.batch_size, self.text_length), generator=generator)
+        input_ids = torch.randint(
+            4, self.config.text_config.vocab_size, (self.batch_size, self.text_length), generator=generator
+        )
         attention_mask = torch.ones_like(input_ids)
         attention_mask[0, -2:] = 0
         return {
@@ -66,7 +67,9 @@ class BeyondGlossModelTester:
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "description_embeds": torch.randn(self.batch_size, self.config.description_dim, generator=generator),
-            "hand_features": torch.randn(self.batch_size, self.num_frames, self.config.hand_feature_dim, generator=generator),
+            "hand_features": torch.randn(
+                self.batch_size, self.num_frames, self.config.hand_feature_dim, generator=generator
+            ),
             "hand_mask": pixel_mask.clone(),
         }
 
@@ -93,7 +96,12 @@ def test_config_defaults_are_the_papers():
     assert config.vision_config.hidden_size == 384 and config.vision_config.patch_size == 14
     assert config.vision_config.layerscale_value == 1.0
     assert config.text_config.d_model == 1024 and config.text_config.encoder_layers == 12
-    assert (config.spatial_dim, config.hand_feature_dim, config.temporal_dim, config.description_dim) == (512, 288, 512, 1024)
+    assert (config.spatial_dim, config.hand_feature_dim, config.temporal_dim, config.description_dim) == (
+        512,
+        288,
+        512,
+        1024,
+    )
     assert config.temporal_blocks == [2, 2] and config.temporal_heads == 8 and config.temporal_window == 7
     assert config.temporal_ffn_ratio == 4 and config.drop_path_rate == 0.1 and config.layer_scale_init == 1e-5
     assert config.vision_lora_layers == [9, 10, 11]
@@ -175,7 +183,9 @@ def test_absent_inputs_skip_their_loss(tester, absent):
 
 def test_no_auxiliary_input_gives_no_loss(tester):
     inputs = tester.prepare_inputs()
-    outputs = BeyondGlossForPreTraining(tester.config)(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
+    outputs = BeyondGlossForPreTraining(tester.config)(
+        pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"]
+    )
     assert outputs.loss is None and outputs.loss_align is None
     assert outputs.video_embeds is not None
 
@@ -185,7 +195,8 @@ def test_alignment_loss_matches_reference_formula():
     video, text = F.normalize(torch.randn(4, 8), dim=-1), F.normalize(torch.randn(4, 8), dim=-1)
     scale = torch.tensor(1 / 0.07)
     output = ContrastiveAlignmentLoss(soft_target_scale=10.0)(video, text, scale)
-    # The reference: KLDivLoss(mean over all elements)(log_softmax(logits), softmax(10 * I)) * batch size, per direction.
+    # The reference: KLDivLoss(mean over all elements)(log_softmax(logits), softmax(10 * I)) * batch size, per
+    # direction.
     target = F.softmax(10 * torch.eye(4), dim=1)
     kl_mean = torch.nn.KLDivLoss(reduction="mean")
     per_video = kl_mean(F.log_softmax(scale * video @ text.t(), dim=1), target) * 4
@@ -205,7 +216,9 @@ def test_alignment_loss_ignores_invalid_rows():
 def test_hand_distillation_loss_formula():
     predicted, target = torch.randn(2, 4, 6), torch.randn(2, 4, 6)
     mask = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]])
-    expected = sum(((predicted[i, j] - target[i, j]) ** 2).sum() for i in range(2) for j in range(4) if mask[i, j]) / (3 * 6)
+    expected = sum(((predicted[i, j] - target[i, j]) ** 2).sum() for i in range(2) for j in range(4) if mask[i, j]) / (
+        3 * 6
+    )
     torch.testing.assert_close(HandDistillationLoss()(predicted, target, mask), expected)
     with pytest.raises(ValueError, match="hand_features has shape"):
         HandDistillationLoss()(predicted, target[:, :3], mask)
@@ -216,7 +229,9 @@ def test_translation_forward_backward_and_label_smoothing(tester):
     inputs = tester.translation_inputs()
     outputs = model(**inputs)
     assert outputs.logits.shape == (tester.batch_size, tester.text_length, tester.config.text_config.vocab_size)
-    expected = F.cross_entropy(outputs.logits.flatten(0, 1), inputs["labels"].flatten(), ignore_index=-100, label_smoothing=0.2)
+    expected = F.cross_entropy(
+        outputs.logits.flatten(0, 1), inputs["labels"].flatten(), ignore_index=-100, label_smoothing=0.2
+    )
     torch.testing.assert_close(outputs.loss, expected)
     outputs.loss.backward()
     assert model.visual_encoder.fusion.weight.grad is not None
@@ -226,15 +241,23 @@ def test_translation_forward_backward_and_label_smoothing(tester):
 def test_generation_with_beams(tester):
     model = BeyondGlossForConditionalGeneration(tester.config).eval()
     inputs = tester.translation_inputs()
-    sequences = model.generate(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6)
+    sequences = model.generate(
+        pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6
+    )
     assert sequences.shape[0] == tester.batch_size and 2 <= sequences.shape[1] <= 7
     assert (sequences[:, 0] == model.generation_config.decoder_start_token_id).all()
     assert model.generation_config.num_beams == 5 and model.generation_config.max_new_tokens == 150
-    again = model.generate(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6)
+    again = model.generate(
+        pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6
+    )
     torch.testing.assert_close(sequences, again)
     scored = model.generate(
-        pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=3, max_new_tokens=6,
-        return_dict_in_generate=True, output_scores=True,
+        pixel_values=inputs["pixel_values"],
+        pixel_mask=inputs["pixel_mask"],
+        num_beams=3,
+        max_new_tokens=6,
+        return_dict_in_generate=True,
+        output_scores=True,
     )
     assert scored.sequences_scores.shape == (tester.batch_size,)
 
@@ -270,7 +293,11 @@ def test_trainable_parameters_are_the_papers(tester):
     assert sign_trainable and all(".lora_" in n and (".q_proj." in n or ".v_proj." in n) for n in sign_trainable)
     assert len(sign_trainable) == config.text_config.encoder_layers * 2 * 2
     assert not any(n.startswith("text_encoder.") for n in trainable)
-    new_modules = {n for n, _ in model.named_parameters() if n.startswith("beyondgloss.visual_encoder.") and not n.startswith(vision_prefix)}
+    new_modules = {
+        n
+        for n, _ in model.named_parameters()
+        if n.startswith("beyondgloss.visual_encoder.") and not n.startswith(vision_prefix)
+    }
     assert new_modules and new_modules <= trainable
     assert "logit_scale" in trainable
     assert trainable == expected_vision | sign_trainable | new_modules | {"logit_scale"}
@@ -335,8 +362,10 @@ def test_vision_position_interpolation(image_size):
     torch.testing.assert_close(resampled[:, :1], reference.position_embeddings[:, :1])
     plain = Dinov2Embeddings(vision_config)
     plain.load_state_dict(reference.state_dict())
-    torch.testing.assert_close(transformers_style.interpolate_pos_encoding(embeddings, image_size, image_size),
-                               plain.interpolate_pos_encoding(embeddings, image_size, image_size))
+    torch.testing.assert_close(
+        transformers_style.interpolate_pos_encoding(embeddings, image_size, image_size),
+        plain.interpolate_pos_encoding(embeddings, image_size, image_size),
+    )
     assert (resampled - plain.interpolate_pos_encoding(embeddings, image_size, image_size)).abs().max() > 1e-3
     full = torch.zeros(1, 1 + 37 * 37, 32)
     assert reference.interpolate_pos_encoding(full, 518, 518) is reference.position_embeddings
@@ -401,7 +430,9 @@ def test_padding_invariance(tester):
             length = int(pixel_mask[index].sum())
             alone = pretraining.beyondgloss(pixel_values=pixel_values[index : index + 1, :length])
             torch.testing.assert_close(alone.video_embeds[0], batched.video_embeds[index], atol=1e-5, rtol=1e-4)
-            torch.testing.assert_close(alone.description_embeds[0], batched.description_embeds[index], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                alone.description_embeds[0], batched.description_embeds[index], atol=1e-5, rtol=1e-4
+            )
             torch.testing.assert_close(
                 alone.predicted_hand_features[0], batched.predicted_hand_features[index, :length], atol=1e-5, rtol=1e-4
             )
@@ -415,7 +446,9 @@ def test_padded_frames_never_reach_dinov2(tester):
     model = BeyondGlossModel(tester.config).eval()
     inputs = tester.prepare_inputs()
     seen = []
-    model.visual_encoder.vision_model.embeddings.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[0]))
+    model.visual_encoder.vision_model.embeddings.register_forward_hook(
+        lambda module, args, output: seen.append(args[0].shape[0])
+    )
     model(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
     assert seen == [int(inputs["pixel_mask"].sum())]
 
@@ -500,7 +533,9 @@ def test_tiny_overfit_lowers_every_loss_term(tester):
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model_class", [BeyondGlossModel, BeyondGlossForPreTraining, BeyondGlossForConditionalGeneration])
+@pytest.mark.parametrize(
+    "model_class", [BeyondGlossModel, BeyondGlossForPreTraining, BeyondGlossForConditionalGeneration]
+)
 def test_save_load_round_trip(tmp_path, tester, model_class):
     model = model_class(tester.config).eval()
     inputs = tester.prepare_inputs()
@@ -516,7 +551,9 @@ def test_save_load_round_trip(tmp_path, tester, model_class):
     with torch.no_grad():
         if model_class is BeyondGlossForConditionalGeneration:
             labels = tester.translation_inputs()["labels"]
-            torch.testing.assert_close(model(**video_inputs, labels=labels).logits, loaded(**video_inputs, labels=labels).logits)
+            torch.testing.assert_close(
+                model(**video_inputs, labels=labels).logits, loaded(**video_inputs, labels=labels).logits
+            )
         else:
             torch.testing.assert_close(model(**video_inputs).video_embeds, loaded(**video_inputs).video_embeds)
 
@@ -532,7 +569,11 @@ def test_auto_classes_resolve(tmp_path, tester):
 def run_in_fresh_process(script: str, tmp_path) -> str:
     """Run `script` in a new interpreter that cannot import this repository (only remote code); return stdout."""
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_HOME": str(tmp_path / "hf_home")},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -545,16 +586,18 @@ def test_trust_remote_code_in_fresh_process(tmp_path, tester):
     model.save_pretrained(tmp_path / "model")
     torch.save({k: inputs[k] for k in ("pixel_values", "pixel_mask")}, tmp_path / "inputs.pt")
     with torch.no_grad():
-        expected = model.generate(**{k: inputs[k] for k in ("pixel_values", "pixel_mask")}, num_beams=2, max_new_tokens=5)
+        expected = model.generate(
+            **{k: inputs[k] for k in ("pixel_values", "pixel_mask")}, num_beams=2, max_new_tokens=5
+        )
     script = textwrap.dedent(
         f"""
         import sys, torch
         from transformers import AutoModel, AutoModelForSeq2SeqLM
         assert not any(name.startswith("modeling_beyondgloss") for name in sys.modules)
-        model = AutoModelForSeq2SeqLM.from_pretrained({str(tmp_path / 'model')!r}, trust_remote_code=True).eval()
+        model = AutoModelForSeq2SeqLM.from_pretrained({str(tmp_path / "model")!r}, trust_remote_code=True).eval()
         assert type(model).__name__ == "BeyondGlossForConditionalGeneration"
         assert "modeling_beyondgloss" not in sys.modules
-        inputs = torch.load({str(tmp_path / 'inputs.pt')!r})
+        inputs = torch.load({str(tmp_path / "inputs.pt")!r})
         print(model.generate(**inputs, num_beams=2, max_new_tokens=5).tolist())
         """
     )
@@ -571,13 +614,22 @@ def test_trust_remote_code_in_fresh_process(tmp_path, tester):
 def tiny_backbones(tmp_path):
     """A tiny DINOv2 and a tiny mBART (with a corpus tokenizer) saved locally, standing in for the Hub checkpoints."""
     torch.manual_seed(0)
-    vision = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, image_size=56, patch_size=14))
+    vision = Dinov2Model(
+        Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, image_size=56, patch_size=14)
+    )
     vision.save_pretrained(tmp_path / "dinov2")
     tokenizer = build_tokenizer_from_corpus(CORPUS + ["ein ganz anderer satz mit neuen wörtern"], src_lang="de_DE")
     text = MBartForConditionalGeneration(
         MBartConfig(
-            vocab_size=len(tokenizer), d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-            decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=128,
+            vocab_size=len(tokenizer),
+            d_model=64,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=128,
+            decoder_ffn_dim=128,
+            max_position_embeddings=128,
             scale_embedding=True,
         )
     )
@@ -587,7 +639,12 @@ def tiny_backbones(tmp_path):
 
 
 TINY_ARCHITECTURE = dict(
-    spatial_dim=32, temporal_dim=32, temporal_heads=4, description_dim=64, vision_lora_layers=[1, 2, 3], text_lora_rank=8
+    spatial_dim=32,
+    temporal_dim=32,
+    temporal_heads=4,
+    description_dim=64,
+    vision_lora_layers=[1, 2, 3],
+    text_lora_rank=8,
 )
 
 
@@ -602,7 +659,9 @@ def test_from_pretrained_backbones_loads_weights_and_trims_vocabulary(tiny_backb
     for sentence in CORPUS:
         assert trimmed.tokenize(sentence) == tokenizer.tokenize(sentence)
     vision_model = model.beyondgloss.visual_encoder.vision_model
-    torch.testing.assert_close(vision_model.encoder.layer[2].attention.q_proj.weight, vision.encoder.layer[2].attention.q_proj.weight)
+    torch.testing.assert_close(
+        vision_model.encoder.layer[2].attention.q_proj.weight, vision.encoder.layer[2].attention.q_proj.weight
+    )
     torch.testing.assert_close(vision_model.embeddings.cls_token, vision.embeddings.cls_token)
     torch.testing.assert_close(model.text_encoder.layers[1].fc1.weight, text.model.encoder.layers[1].fc1.weight)
     old_id, new_id = tokenizer.convert_tokens_to_ids("▁regnet"), trimmed.convert_tokens_to_ids("▁regnet")
@@ -629,24 +688,30 @@ def test_translation_from_pretraining(tmp_path, tiny_backbones):
     pretraining.save_pretrained(tmp_path / "pretrained")
     tokenizer.save_pretrained(tmp_path / "pretrained")
 
-    model, info = BeyondGlossForConditionalGeneration.from_pretraining(tmp_path / "pretrained", output_loading_info=True)
+    model, info = BeyondGlossForConditionalGeneration.from_pretraining(
+        tmp_path / "pretrained", output_loading_info=True
+    )
     source = pretraining.state_dict()
     target = model.state_dict()
     for name, tensor in source.items():
         if name.startswith("beyondgloss.visual_encoder."):
             torch.testing.assert_close(target[name.replace("beyondgloss.", "", 1)], tensor)
         elif name.startswith("beyondgloss.sign_encoder."):
-            torch.testing.assert_close(target[name.replace("beyondgloss.sign_encoder.", "translation_model.model.encoder.", 1)], tensor)
+            torch.testing.assert_close(
+                target[name.replace("beyondgloss.sign_encoder.", "translation_model.model.encoder.", 1)], tensor
+            )
     # The decoder comes from the mBART the pre-training model was built from (config.text_model_name_or_path).
     assert model.config.text_model_name_or_path == str(text_path)
-    torch.testing.assert_close(model.translation_model.model.decoder.layers[0].fc1.weight, text.model.decoder.layers[0].fc1.weight)
+    torch.testing.assert_close(
+        model.translation_model.model.decoder.layers[0].fc1.weight, text.model.decoder.layers[0].fc1.weight
+    )
     old_id = AutoTokenizer.from_pretrained(text_path).convert_tokens_to_ids("▁küste")
     new_id = tokenizer.convert_tokens_to_ids("▁küste")
     torch.testing.assert_close(model.translation_model.lm_head.weight[new_id], text.lm_head.weight[old_id])
     assert any("encoder.layers.0.self_attn.q_proj.lora_A" in n for n in info["from_pretraining"])
     assert all("decoder" in n and "lora_" in n for n in info["newly_initialized"]), info["newly_initialized"][:5]
     assert info["newly_initialized"]
-    assert _trainable(model) >= {n for n in info["newly_initialized"]}
+    assert _trainable(model) >= set(info["newly_initialized"])
 
     model.eval()
     with torch.no_grad():
@@ -658,5 +723,7 @@ def test_translation_from_pretraining_without_text_model(tmp_path, tester):
     pretraining = BeyondGlossForPreTraining(tester.config)
     pretraining.save_pretrained(tmp_path)
     model, info = BeyondGlossForConditionalGeneration.from_pretraining(tmp_path, output_loading_info=True)
-    torch.testing.assert_close(model.translation_model.model.shared.weight, pretraining.text_encoder.embed_tokens.weight)
+    torch.testing.assert_close(
+        model.translation_model.model.shared.weight, pretraining.text_encoder.embed_tokens.weight
+    )
     assert any(".decoder.layers.0.fc1.weight" in n for n in info["newly_initialized"])

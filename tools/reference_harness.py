@@ -162,9 +162,9 @@ def _bare(cls, **children) -> nn.Module:
     return module
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Inputs and outputs
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def make_inputs(sizes, vocab_size: int, batch_size: int, frames: int, image_size: int, text_length: int, seed: int):
@@ -207,15 +207,29 @@ def reference_outputs(
             sign, _, predicted_hand, _ = features(src_input["input_ids"], src_input["src_length_batch"], None)
             video, description, _ = model.model_images(src_input)
             text = model.model_txt(tgt_input)
-        outputs.update(sign_sequence=sign, predicted_hand_features=predicted_hand, video_embeds=video,
-                       description_embeds=description, text_embeds=text / text.norm(dim=-1, keepdim=True))
+        outputs.update(
+            sign_sequence=sign,
+            predicted_hand_features=predicted_hand,
+            video_embeds=video,
+            description_embeds=description,
+            text_embeds=text / text.norm(dim=-1, keepdim=True),
+        )
         logged = {}
         module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
-        batch = (src_input, tgt_input, inputs["description_embeds"], inputs["hand_features"],
-                 torch.ones(batch_size, frames))
+        batch = (
+            src_input,
+            tgt_input,
+            inputs["description_embeds"],
+            inputs["hand_features"],
+            torch.ones(batch_size, frames),
+        )
         loss = ref.PreTrainModel.training_step(module, batch, 0)
-        outputs.update(loss=logged["train_total_loss"], loss_align=logged["train_clip_loss"],
-                       loss_desc=logged["train_clip_loss_desc"], loss_hand=logged["train_hamer_loss"])
+        outputs.update(
+            loss=logged["train_total_loss"],
+            loss_align=logged["train_clip_loss"],
+            loss_desc=logged["train_clip_loss_desc"],
+            loss_hand=logged["train_hamer_loss"],
+        )
     else:
         with torch.no_grad():
             sign, _ = model.share_forward(src_input)
@@ -240,12 +254,22 @@ def converted_outputs(stage: str, model: nn.Module, inputs: dict, max_new_tokens
             visual = visual_encoder(pixel_values, torch.ones(pixel_values.shape[:2], dtype=torch.bool))
             base = model.beyondgloss(pixel_values=pixel_values)
             text = model.encode_text(inputs["input_ids"])
-        outputs.update(sign_sequence=visual.sign_embeds, predicted_hand_features=visual.predicted_hand_features,
-                       video_embeds=base.video_embeds, description_embeds=base.description_embeds, text_embeds=text)
-        result = model(pixel_values=pixel_values, input_ids=inputs["input_ids"],
-                       description_embeds=inputs["description_embeds"], hand_features=inputs["hand_features"])
-        outputs.update(loss=result.loss, loss_align=result.loss_align, loss_desc=result.loss_desc,
-                       loss_hand=result.loss_hand)
+        outputs.update(
+            sign_sequence=visual.sign_embeds,
+            predicted_hand_features=visual.predicted_hand_features,
+            video_embeds=base.video_embeds,
+            description_embeds=base.description_embeds,
+            text_embeds=text,
+        )
+        result = model(
+            pixel_values=pixel_values,
+            input_ids=inputs["input_ids"],
+            description_embeds=inputs["description_embeds"],
+            hand_features=inputs["hand_features"],
+        )
+        outputs.update(
+            loss=result.loss, loss_align=result.loss_align, loss_desc=result.loss_desc, loss_hand=result.loss_hand
+        )
     else:
         with torch.no_grad():
             outputs["dinov2_cls"] = model.visual_encoder.encode_frames(pixel_values.flatten(0, 1))

@@ -85,7 +85,9 @@ def perturb_(module: torch.nn.Module, seed: int, scale: float = 0.02) -> None:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in module.state_dict(keep_vars=True).items():
-            if not tensor.is_floating_point() or name.endswith(("pos_embedding.pe", "rotary_emb.sin", "rotary_emb.cos")):
+            if not tensor.is_floating_point() or name.endswith(
+                ("pos_embedding.pe", "rotary_emb.sin", "rotary_emb.cos")
+            ):
                 continue
             tensor.add_(scale * torch.randn(tensor.shape, generator=generator))
             if name.endswith("running_var"):
@@ -94,8 +96,13 @@ def perturb_(module: torch.nn.Module, seed: int, scale: float = 0.02) -> None:
 
 def build_reference(ref, stage: str, mbart_dir: Path, dinov2_file: Path, seed: int):
     config = {
-        "model": {"transformer": str(mbart_dir), "tokenizer": str(mbart_dir), "dino": str(dinov2_file),
-                  "sign_proj": False, "embed_dim": 1024},
+        "model": {
+            "transformer": str(mbart_dir),
+            "tokenizer": str(mbart_dir),
+            "dino": str(dinov2_file),
+            "sign_proj": False,
+            "embed_dim": 1024,
+        },
         "training": {"scale_embedding": False},
     }
     torch.manual_seed(seed)
@@ -150,9 +157,12 @@ def main(argv=None):
         for stage in args.stages:
             module = build_reference(ref, stage, folder / "mbart", folder / "dinov2.pth", args.seed)
             checkpoint = folder / f"{stage}.ckpt"
-            torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(HYPER_PARAMETERS[stage])},
-                       checkpoint)
-            theirs, gradients_theirs = reference_outputs(ref, stage, module, inputs, decoder_start, args.max_new_tokens)
+            torch.save(
+                {"state_dict": module.state_dict(), "hyper_parameters": dict(HYPER_PARAMETERS[stage])}, checkpoint
+            )
+            theirs, gradients_theirs = reference_outputs(
+                ref, stage, module, inputs, decoder_start, args.max_new_tokens
+            )
             del module
             convert_reference_checkpoint(checkpoint, folder / "mbart", folder / stage, tgt_lang="de_DE")
             from modeling_beyondgloss import BeyondGlossForConditionalGeneration, BeyondGlossForPreTraining
@@ -162,9 +172,11 @@ def main(argv=None):
             ours, gradients_ours = converted_outputs(stage, model, inputs, args.max_new_tokens)
             report.append((stage, compare(stage, ours, theirs, model, gradients_ours, gradients_theirs)))
             del model
-    print(f"Reference: elsobhano/BeyondGloss @ {args.reference_commit}; float32, eval mode, unpadded clips of "
-          f"{args.batch_size} x {args.frames} frames at 224 px, sentences of {args.text_length} tokens, "
-          f"vocabulary {vocab_size}, {args.max_new_tokens} new tokens; {time.time() - started:.0f} s.")
+    print(
+        f"Reference: elsobhano/BeyondGloss @ {args.reference_commit}; float32, eval mode, unpadded clips of "
+        f"{args.batch_size} x {args.frames} frames at 224 px, sentences of {args.text_length} tokens, "
+        f"vocabulary {vocab_size}, {args.max_new_tokens} new tokens; {time.time() - started:.0f} s."
+    )
     print("| stage | quantity | max abs difference | within 1e-5 / identical |\n|---|---|---|---|")
     for stage, rows in report:
         for name, value, ok in rows:
