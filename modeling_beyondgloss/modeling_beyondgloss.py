@@ -743,7 +743,8 @@ class BeyondGlossPreTrainedModel(PreTrainedModel):
             vision_model_name_or_path: a DINOv2 checkpoint (name or local path).
             text_model_name_or_path: an mBART checkpoint with its tokenizer (name or local path).
             corpus_sentences: if given, the tokenizer and mBART's embeddings are trimmed to the pieces these
-                sentences use (pass every sentence of every split).
+                sentences use (pass the training split's sentences: the evaluation sentences must not shape the
+                model).
             tgt_lang: target language code (e.g. `de_DE`, `zh_CN`); becomes the decoder start token.
             config_kwargs: any other [`BeyondGlossConfig`] field.
 

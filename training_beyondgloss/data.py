@@ -70,7 +70,11 @@ def drop_columns(dataset, names):
 
 
 def corpus_sentences(dataset) -> list[str]:
-    return [text for split in dataset.values() for text in split["text"]]
+    """The sentences a vocabulary is fitted to: the training split's, as the reference implementation trims mBART;
+    the dev and test sentences must not shape the model."""
+    if "train" not in dataset:
+        raise ValueError("A vocabulary is fitted to the training sentences, but the dataset has no train split.")
+    return list(dataset["train"]["text"])
 
 
 def load_or_build_tokenizer(model_name_or_path: str, dataset, language_code: str):

@@ -24,11 +24,34 @@ class _BeyondGlossTrainerMixin:
     - Resuming does not warn about tied weights, which checkpoints store once.
     - `push_to_hub` keeps the model card the training scripts write (`README.md` in the output directory) instead of
       replacing it with the Trainer's generic one.
+    - Weight decay applies to every trained tensor, biases and norms included, as in the reference implementation.
+    - `one_cycle=True` replaces `--lr_scheduler_type` with the reference fine-tuning schedule: PyTorch's `OneCycleLR`
+      (cosine annealing, warm-up fraction `--warmup_steps`, start and end at `lr / 25` and `lr / 25e4`, Adam's β1
+      cycled between 0.95 and 0.85).
     """
 
-    def __init__(self, *args, eval_data_collator=None, **kwargs):
+    def __init__(self, *args, eval_data_collator=None, one_cycle: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
+        self.one_cycle = one_cycle
+
+    def get_decay_parameter_names(self, model) -> list[str]:
+        return [name for name, _ in model.named_parameters()]
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        # A one-cycle schedule needs at least two warm-up steps and one annealing step.
+        if not self.one_cycle or self.lr_scheduler is not None or num_training_steps < 3:
+            return super().create_scheduler(num_training_steps, optimizer)
+        warmup_fraction = self.args.get_warmup_steps(num_training_steps) / num_training_steps
+        self.lr_scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer if optimizer is not None else self.optimizer,
+            max_lr=self.args.learning_rate,
+            total_steps=num_training_steps,
+            pct_start=min(max(warmup_fraction, 2 / num_training_steps), 1 - 1 / num_training_steps),
+            anneal_strategy="cos",
+        )
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
 
     @contextlib.contextmanager
     def _evaluation_collator(self):
