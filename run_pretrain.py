@@ -16,7 +16,7 @@ from transformers import TrainingArguments
 
 from modeling_beyondgloss import BeyondGlossForPreTraining
 from training_beyondgloss import data
-from training_beyondgloss.arguments import DataArguments, start_run
+from training_beyondgloss.arguments import REFERENCE_OPTIMISATION, DataArguments, start_run
 from training_beyondgloss.outputs import finish_run, log_and_save_metrics, train_and_save
 from training_beyondgloss.plots import plot_loss_terms
 from training_beyondgloss.trainers import BeyondGlossPretrainingTrainer
@@ -27,15 +27,11 @@ logger = logging.getLogger(__name__)
 # The reference implementation's pre-training recipe (docs/fidelity.md): AdamW 3e-4 with weight decay 0.01 on every
 # trained tensor, cosine annealing to 1e-8 without warm-up, gradient clipping 1.0, batch 16.
 PAPER_DEFAULTS = {
+    **REFERENCE_OPTIMISATION,
     "learning_rate": 3e-4,
-    "weight_decay": 0.01,
     "warmup_steps": 0,
     "lr_scheduler_type": "cosine_with_min_lr",
     "lr_scheduler_kwargs": {"min_lr": 1e-8},
-    "max_grad_norm": 1.0,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 16,
-    "remove_unused_columns": False,
 }
 
 
@@ -164,9 +160,7 @@ def main(argv=None):
         log_and_save_metrics(trainer, "eval", metrics)
         all_metrics.update(metrics)
 
-    return finish_run(
-        trainer, processor, "pre-training", model_args.model_name_or_path, data_args, training_args, all_metrics
-    )
+    return finish_run(trainer, processor, model_args.model_name_or_path, data_args, training_args, all_metrics)
 
 
 def cli() -> None:

@@ -17,7 +17,7 @@ from transformers import Seq2SeqTrainingArguments
 
 from modeling_beyondgloss import BeyondGlossConfig, BeyondGlossForConditionalGeneration
 from training_beyondgloss import data
-from training_beyondgloss.arguments import METRIC_TOKENIZE, DataArguments, start_run
+from training_beyondgloss.arguments import METRIC_TOKENIZE, REFERENCE_OPTIMISATION, DataArguments, start_run
 from training_beyondgloss.outputs import finish_run, log_and_save_metrics, train_and_save
 from training_beyondgloss.trainers import BeyondGlossSeq2SeqTrainer, decode_predictions
 
@@ -30,15 +30,7 @@ METRIC_PATH = str(Path(__file__).resolve().parent / "metrics" / "sign_translatio
 # trained tensor, a one-cycle schedule whose first 20 % warm up (`--one_cycle`), gradient clipping 1.0, batch 16.
 # Beam search (5 beams, at most 150 new tokens) and label smoothing (0.2) are the model's own defaults, in its
 # generation config and config.
-PAPER_DEFAULTS = {
-    "learning_rate": 4e-4,
-    "weight_decay": 0.01,
-    "warmup_steps": 0.2,
-    "max_grad_norm": 1.0,
-    "per_device_train_batch_size": 16,
-    "per_device_eval_batch_size": 16,
-    "remove_unused_columns": False,
-}
+PAPER_DEFAULTS = {**REFERENCE_OPTIMISATION, "learning_rate": 4e-4, "warmup_steps": 0.2}
 
 
 @dataclass
@@ -161,9 +153,7 @@ def main(argv=None):
             ) as handle:
                 handle.writelines(hypothesis.replace("\n", " ") + "\n" for hypothesis in hypotheses)
 
-    return finish_run(
-        trainer, processor, "translation", model_args.model_name_or_path, data_args, training_args, all_metrics
-    )
+    return finish_run(trainer, processor, model_args.model_name_or_path, data_args, training_args, all_metrics)
 
 
 def cli() -> None:

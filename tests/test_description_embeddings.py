@@ -11,8 +11,11 @@ import torch
 import transformers
 from PIL import Image
 
-from datasets_scripts.preprocessing.description_embeddings import add_description_embeddings, main
-from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
+from datasets_scripts.preprocessing.description_embeddings import (
+    add_description_embeddings,
+    main,
+    save_random_text_encoder,
+)
 
 
 DESCRIPTIONS = [
@@ -25,23 +28,7 @@ DESCRIPTIONS = [
 @pytest.fixture(scope="module")
 def tiny_mbart(tmp_path_factory):
     """A tiny mBART and its tokenizer, saved like a Hub checkpoint."""
-    path = tmp_path_factory.mktemp("tiny_mbart")
-    tokenizer = build_tokenizer_from_corpus(DESCRIPTIONS, src_lang="en_XX")
-    config = transformers.MBartConfig(
-        vocab_size=len(tokenizer),
-        d_model=32,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    transformers.MBartModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+    return save_random_text_encoder(str(tmp_path_factory.mktemp("tiny_mbart")), DESCRIPTIONS, hidden_size=32)
 
 
 def reference_embedding(encoder_path, text):

@@ -619,18 +619,11 @@ def tiny_backbones(tmp_path):
     )
     vision.save_pretrained(tmp_path / "dinov2")
     tokenizer = build_tokenizer_from_corpus(CORPUS + ["ein ganz anderer satz mit neuen wörtern"], src_lang="de_DE")
+    sizes = {"layers": 2, "attention_heads": 4, "ffn_dim": 128}
     text = MBartForConditionalGeneration(
         MBartConfig(
-            vocab_size=len(tokenizer),
-            d_model=64,
-            encoder_layers=2,
-            decoder_layers=2,
-            encoder_attention_heads=4,
-            decoder_attention_heads=4,
-            encoder_ffn_dim=128,
-            decoder_ffn_dim=128,
-            max_position_embeddings=128,
-            scale_embedding=True,
+            vocab_size=len(tokenizer), d_model=64, max_position_embeddings=128, scale_embedding=True,
+            **{f"{side}_{name}": value for side in ("encoder", "decoder") for name, value in sizes.items()},
         )
     )
     text.save_pretrained(tmp_path / "mbart")

@@ -21,13 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reference_harness import (  # noqa: E402
-    assemble_reference,
-    import_reference,
-    lightning_module,
-    make_inputs,
-    reference_outputs,
-)
+import reference_harness as harness  # noqa: E402
 from reference_layout import TINY_SIZES, reference_state_dict, write_trimmed_mbart  # noqa: E402
 
 from modeling_beyondgloss.convert_reference_checkpoint import load_mbart_tokenizer  # noqa: E402
@@ -57,7 +51,7 @@ def main(argv=None):
     parser.add_argument("--reference_commit", default="11eed23", help="Commit of that checkout, for the record.")
     parser.add_argument("--output", default=str(REPO_ROOT / "tests" / "fixtures" / "reference_tiny.json"))
     args = parser.parse_args(argv)
-    ref = import_reference(args.reference_dir)
+    ref = harness.import_reference(args.reference_dir)
     mbart_config = TINY_SIZES.mbart_config()
     with tempfile.TemporaryDirectory() as folder:
         write_trimmed_mbart(folder, TINY_SIZES)
@@ -66,11 +60,11 @@ def main(argv=None):
                "decoder_start_token_id": decoder_start_token_id, "stages": {}}
     for stage, settings in FIXTURE_SETTINGS.items():
         torch.manual_seed(0)
-        model = assemble_reference(ref, stage, TINY_SIZES, mbart_config)
-        module = lightning_module(ref, stage, model, settings["hyper_parameters"])
+        model = harness.assemble_reference(ref, stage, TINY_SIZES, mbart_config)
+        module = harness.lightning_module(ref, stage, model, settings["hyper_parameters"])
         module.load_state_dict(reference_state_dict(stage, TINY_SIZES, settings["seed"]), strict=True)
-        inputs = make_inputs(TINY_SIZES, mbart_config.vocab_size, **INPUTS)
-        outputs, _ = reference_outputs(ref, stage, module, inputs, decoder_start_token_id, MAX_NEW_TOKENS)
+        inputs = harness.make_inputs(TINY_SIZES, mbart_config.vocab_size, **INPUTS)
+        outputs, _ = harness.reference_outputs(ref, stage, module, inputs, decoder_start_token_id, MAX_NEW_TOKENS)
         fixture["stages"][stage] = {**settings, "outputs": {name: _rounded(value) for name, value in outputs.items()}}
         print(f"{stage}: " + ", ".join(f"{name} {tuple(value.shape)}" for name, value in outputs.items()))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

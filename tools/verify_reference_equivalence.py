@@ -27,14 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reference_harness import (  # noqa: E402
-    converted_outputs,
-    gradient_differences,
-    import_reference,
-    lightning_module,
-    make_inputs,
-    reference_outputs,
-)
+import reference_harness as harness  # noqa: E402
 from reference_layout import ReferenceSizes  # noqa: E402
 from transformers import MBartConfig, MBartForConditionalGeneration  # noqa: E402
 
@@ -110,7 +103,7 @@ def build_reference(ref, stage: str, mbart_dir: Path, dinov2_file: Path, seed: i
         model = ref.clip_models.SLRCLIP(config)
     else:
         model = ref.clip_models.gloss_free_model(config, args=None)
-    module = lightning_module(ref, stage, model, HYPER_PARAMETERS[stage])
+    module = harness.lightning_module(ref, stage, model, HYPER_PARAMETERS[stage])
     perturb_(module, seed)
     return module
 
@@ -125,7 +118,7 @@ def compare(stage, ours, theirs, model, gradients_ours, gradients_theirs) -> lis
         difference = (ours[name].double() - theirs[name].double().reshape(ours[name].shape)).abs().max().item()
         scale = theirs[name].abs().max().item()
         rows.append((name, f"{difference:.2e} (values up to {scale:.3g})", difference <= 1e-5))
-    largest, compared, unmatched = gradient_differences(stage, model, gradients_ours, gradients_theirs)
+    largest, compared, unmatched = harness.gradient_differences(stage, model, gradients_ours, gradients_theirs)
     rows.append((f"gradients ({compared} trained tensors)", f"{largest:.2e}", largest <= 1e-5 and not unmatched))
     if unmatched:
         rows.append(("trained tensors without a counterpart gradient", ", ".join(unmatched[:5]), False))
@@ -144,7 +137,7 @@ def main(argv=None):
     parser.add_argument("--stages", nargs="+", default=[PRETRAINING, TRANSLATION])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    ref = import_reference(args.reference_dir)
+    ref = harness.import_reference(args.reference_dir)
     sizes = ReferenceSizes()
     started = time.time()
     report = []
@@ -152,7 +145,7 @@ def main(argv=None):
         folder = Path(folder)
         vocab_size = write_text_model(folder / "mbart", args.vocabulary_words, args.seed)
         write_dinov2(ref, folder / "dinov2.pth")
-        inputs = make_inputs(sizes, vocab_size, args.batch_size, args.frames, 224, args.text_length, args.seed)
+        inputs = harness.make_inputs(sizes, vocab_size, args.batch_size, args.frames, 224, args.text_length, args.seed)
         decoder_start = load_mbart_tokenizer(folder / "mbart", "de_DE").convert_tokens_to_ids("de_DE")
         for stage in args.stages:
             module = build_reference(ref, stage, folder / "mbart", folder / "dinov2.pth", args.seed)
@@ -160,7 +153,7 @@ def main(argv=None):
             torch.save(
                 {"state_dict": module.state_dict(), "hyper_parameters": dict(HYPER_PARAMETERS[stage])}, checkpoint
             )
-            theirs, gradients_theirs = reference_outputs(
+            theirs, gradients_theirs = harness.reference_outputs(
                 ref, stage, module, inputs, decoder_start, args.max_new_tokens
             )
             del module
@@ -169,7 +162,7 @@ def main(argv=None):
 
             model_class = BeyondGlossForPreTraining if stage == PRETRAINING else BeyondGlossForConditionalGeneration
             model = model_class.from_pretrained(folder / stage)
-            ours, gradients_ours = converted_outputs(stage, model, inputs, args.max_new_tokens)
+            ours, gradients_ours = harness.converted_outputs(stage, model, inputs, args.max_new_tokens)
             report.append((stage, compare(stage, ours, theirs, model, gradients_ours, gradients_theirs)))
             del model
     print(

@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from transformers import Seq2SeqTrainer
 from transformers.trainer_utils import get_last_checkpoint
 
 from .model_card import write_model_card
@@ -51,9 +52,10 @@ def train_and_save(trainer, training_args, train_dataset) -> dict:
     return metrics
 
 
-def finish_run(trainer, processor, stage: str, source: str, data_args, training_args, metrics: dict) -> dict:
+def finish_run(trainer, processor, source: str, data_args, training_args, metrics: dict) -> dict:
     """Make the output directory a complete model repository (processor, model card, data arguments), push it when
     asked, and return the run's `metrics`."""
+    stage = "translation" if isinstance(trainer, Seq2SeqTrainer) else "pre-training"
     if trainer.is_world_process_zero():
         Path(training_args.output_dir).mkdir(parents=True, exist_ok=True)
         processor.save_pretrained(training_args.output_dir)
