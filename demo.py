@@ -200,7 +200,7 @@ def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict,
     return run_translation.main([
         "--model_name_or_path", str(pretrain_dir), "--output_dir", str(work_dir / f"{name}_translation"),
         "--do_train", "--do_eval", "--do_predict", "--predict_with_generate", "--generation_num_beams",
-        str(args.num_beams), "--max_new_tokens", "40", "--label_smoothing", "0",
+        str(args.num_beams), "--max_new_tokens", "40", "--label_smoothing_factor", "0",
         "--num_train_epochs", str(args.translation_epochs), *common,
     ])
 
