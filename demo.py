@@ -45,7 +45,7 @@ from modeling_beyondgloss import (
 logger = logging.getLogger("demo")
 
 REPO_ROOT = Path(__file__).resolve().parent
-FIXTURE_VIDEOS = REPO_ROOT.parent / "shared" / "fixtures" / "videos"
+FIXTURE_VIDEOS = REPO_ROOT / "tests" / "fixtures" / "videos"
 
 
 def parse_args(argv=None):

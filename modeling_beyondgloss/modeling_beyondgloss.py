@@ -29,6 +29,7 @@ from transformers.models.mbart.modeling_mbart import MBartEncoder, shift_tokens_
 from transformers.utils import ModelOutput
 
 from .configuration_beyondgloss import BeyondGlossConfig
+from .pipeline_beyondgloss import CUSTOM_PIPELINES
 from .vocabulary import kept_token_ids, trim_text_model, trim_vocabulary
 
 
@@ -995,6 +996,8 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         )
         self.post_init()
         self.freeze_backbones()
+        # Saved with the config, so that `pipeline("sign-language-translation", model=folder)` finds the pipeline.
+        config.custom_pipelines = {task: dict(info) for task, info in CUSTOM_PIPELINES.items()}
         text_config = config.text_config
         self.generation_config = GenerationConfig(
             decoder_start_token_id=(
