@@ -204,6 +204,8 @@ class BeyondGlossConfig(PreTrainedConfig):
         self.text_lora_target_modules = list(self.text_lora_target_modules)
         super().__post_init__(**kwargs)
         self.is_encoder_decoder = True
+        # The Seq2SeqTrainer pads generated tokens with the model config's pad token.
+        self.pad_token_id = self.text_config.pad_token_id
         self.validate_architecture()
 
     def validate_architecture(self):
