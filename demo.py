@@ -36,7 +36,6 @@ from datasets_scripts.preprocessing.description_embeddings import save_random_te
 from datasets_scripts.synthsign import generate_synthsign
 from modeling_beyondgloss import (
     BeyondGlossForConditionalGeneration,
-    BeyondGlossProcessor,
     BeyondGlossVideoProcessor,
     build_tokenizer_from_corpus,
 )
@@ -206,18 +205,10 @@ def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict,
 
 
 def translate_clips(model_dir: Path, clips: list[Path], num_beams: int) -> dict[str, str]:
-    """Load the fine-tuned model as a user would and translate each clip."""
-    model = BeyondGlossForConditionalGeneration.from_pretrained(model_dir).eval()
-    processor = BeyondGlossProcessor.from_pretrained(model_dir)
-    translations = {}
-    for clip in clips:
-        inputs = processor(videos=[str(clip)])
-        with torch.inference_mode():
-            ids = model.generate(
-                pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=num_beams
-            )
-        translations[str(clip)] = processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
-    return translations
+    """Load the fine-tuned model as a user would, through its pipeline, and translate each clip."""
+    translator = transformers.pipeline("sign-language-translation", model=str(model_dir), trust_remote_code=True)
+    results = translator([str(clip) for clip in clips], num_beams=num_beams)
+    return {str(clip): result["translation_text"] for clip, result in zip(clips, results)}
 
 
 def reference_of(data_dir: Path, clip: Path) -> str | None:
