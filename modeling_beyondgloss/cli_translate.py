@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import av
 import numpy as np
 from tqdm.auto import tqdm
-from transformers import pipeline
+from transformers import AutoModelForSeq2SeqLM, AutoProcessor
 
-from .pipeline_beyondgloss import TASK, SignLanguageTranslationPipeline
+from .pipeline_beyondgloss import SignLanguageTranslationPipeline
 
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ def video_windows(path: str, window_seconds: float, stride_seconds: float, size:
                 yield Window(start, start + window_seconds, np.stack([image for _, image in buffer]))
                 start += stride_seconds
                 buffer = [(moment, image) for moment, image in buffer if moment >= start]
-            buffer.append((time, frame.to_ndarray(format="rgb24", width=size["width"], height=size["height"])))
+            if time >= start:  # not in a gap between windows (stride longer than the window)
+                buffer.append((time, frame.to_ndarray(format="rgb24", width=size["width"], height=size["height"])))
         if not buffer and start == 0.0:
             raise ValueError(f"{path} has no decodable frames.")
         if buffer:
@@ -133,8 +134,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(message)s", level=logging.INFO)
-    translator = pipeline(
-        TASK, model=args.model, pipeline_class=SignLanguageTranslationPipeline, device=args.device
+    # Built from this package's classes (the package registers them with the Auto classes), so that models saved
+    # before the pipeline existed work too.
+    translator = SignLanguageTranslationPipeline(
+        model=AutoModelForSeq2SeqLM.from_pretrained(args.model).eval(),
+        processor=AutoProcessor.from_pretrained(args.model),
+        device=args.device,
     )
     generate_kwargs = {
         name: value for name, value in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens))
