@@ -36,7 +36,6 @@ from datasets_scripts.preprocessing.description_embeddings import save_random_te
 from datasets_scripts.synthsign import generate_synthsign
 from modeling_beyondgloss import (
     BeyondGlossForConditionalGeneration,
-    BeyondGlossProcessor,
     BeyondGlossVideoProcessor,
     build_tokenizer_from_corpus,
 )
@@ -45,7 +44,7 @@ from modeling_beyondgloss import (
 logger = logging.getLogger("demo")
 
 REPO_ROOT = Path(__file__).resolve().parent
-FIXTURE_VIDEOS = REPO_ROOT.parent / "shared" / "fixtures" / "videos"
+FIXTURE_VIDEOS = REPO_ROOT / "tests" / "fixtures" / "videos"
 
 
 def parse_args(argv=None):
@@ -200,24 +199,16 @@ def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict,
     return run_translation.main([
         "--model_name_or_path", str(pretrain_dir), "--output_dir", str(work_dir / f"{name}_translation"),
         "--do_train", "--do_eval", "--do_predict", "--predict_with_generate", "--generation_num_beams",
-        str(args.num_beams), "--max_new_tokens", "40", "--label_smoothing", "0",
+        str(args.num_beams), "--max_new_tokens", "40", "--label_smoothing_factor", "0",
         "--num_train_epochs", str(args.translation_epochs), *common,
     ])
 
 
 def translate_clips(model_dir: Path, clips: list[Path], num_beams: int) -> dict[str, str]:
-    """Load the fine-tuned model as a user would and translate each clip."""
-    model = BeyondGlossForConditionalGeneration.from_pretrained(model_dir).eval()
-    processor = BeyondGlossProcessor.from_pretrained(model_dir)
-    translations = {}
-    for clip in clips:
-        inputs = processor(videos=[str(clip)])
-        with torch.inference_mode():
-            ids = model.generate(
-                pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], num_beams=num_beams
-            )
-        translations[str(clip)] = processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
-    return translations
+    """Load the fine-tuned model as a user would, through its pipeline, and translate each clip."""
+    translator = transformers.pipeline("sign-language-translation", model=str(model_dir), trust_remote_code=True)
+    results = translator([str(clip) for clip in clips], num_beams=num_beams)
+    return {str(clip): result["translation_text"] for clip, result in zip(clips, results)}
 
 
 def reference_of(data_dir: Path, clip: Path) -> str | None:

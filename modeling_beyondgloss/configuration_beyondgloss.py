@@ -113,7 +113,9 @@ class BeyondGlossConfig(PreTrainedConfig):
             Under multi-process training, gather embeddings from all processes so that every process contrasts its
             batch with the global batch (more negatives). The paper contrasts within each process's batch.
         label_smoothing (`float`, *optional*, defaults to 0.2):
-            Label smoothing of the translation cross-entropy.
+            Label smoothing of the translation cross-entropy the model was (or is to be) trained with. The loss of
+            `forward` is plain cross-entropy; the Trainer applies the smoothing (`label_smoothing_factor`), and
+            `run_translation.py` records its value here.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialisation of the new (non-backbone) layers.
         initializer_scheme (`str`, *optional*, defaults to `"reference"`):
@@ -202,6 +204,8 @@ class BeyondGlossConfig(PreTrainedConfig):
         self.text_lora_target_modules = list(self.text_lora_target_modules)
         super().__post_init__(**kwargs)
         self.is_encoder_decoder = True
+        # The Seq2SeqTrainer pads generated tokens with the model config's pad token.
+        self.pad_token_id = self.text_config.pad_token_id
         self.validate_architecture()
 
     def validate_architecture(self):

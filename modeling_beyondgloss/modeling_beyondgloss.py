@@ -1,7 +1,6 @@
 """PyTorch BeyondGloss models: hand-centric gloss-free sign language translation (Asasi et al., BMVC 2025)."""
 
 import contextlib
-import copy
 import logging
 import math
 import re
@@ -21,14 +20,16 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+from transformers.loss.loss_utils import fixed_cross_entropy
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import Seq2SeqLMOutput
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.dinov2.modeling_dinov2 import Dinov2Attention, Dinov2Embeddings, eager_attention_forward
 from transformers.models.mbart.modeling_mbart import MBartEncoder, shift_tokens_right
 from transformers.utils import ModelOutput
 
 from .configuration_beyondgloss import BeyondGlossConfig
+from .pipeline_beyondgloss import CUSTOM_PIPELINES
 from .vocabulary import kept_token_ids, trim_text_model, trim_vocabulary
 
 
@@ -60,6 +61,22 @@ class BeyondGlossVisualOutput(ModelOutput):
     sign_mask: torch.BoolTensor | None = None
     predicted_hand_features: torch.FloatTensor | None = None
     description_hidden_states: torch.FloatTensor | None = None
+
+
+@dataclass
+class BeyondGlossEncoderOutput(BaseModelOutput):
+    """
+    Output of [`BeyondGlossForConditionalGeneration.get_encoder`]: the mBART encoder's output over the sign sequence.
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, steps, d_model)`):
+            Output of the mBART encoder.
+        attention_mask (`torch.LongTensor` of shape `(batch_size, steps)`):
+            Valid steps (the frame mask after temporal downsampling). It travels with the encoder output so that
+            `generate()` expands it with the beams and every decoding step's cross-attention masks padded steps.
+    """
+
+    attention_mask: torch.LongTensor | None = None
 
 
 @dataclass
@@ -405,9 +422,14 @@ def downsample(hidden_states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
     mask = mask.bool()
     hidden_states = hidden_states * mask.unsqueeze(-1).to(hidden_states.dtype)
     pooled = F.avg_pool1d(hidden_states.transpose(1, 2), kernel_size=3, stride=2, padding=1).transpose(1, 2)
+    return pooled, downsample_mask(mask)
+
+
+def downsample_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The mask half of [`downsample`]."""
     pooled_mask = F.avg_pool1d(mask.float().unsqueeze(1), kernel_size=3, stride=2, padding=1).squeeze(1) > 0
     pooled_mask[:, 0] = True
-    return pooled, pooled_mask
+    return pooled_mask
 
 
 class BeyondGlossTemporalEncoder(nn.Module):
@@ -932,9 +954,35 @@ class BeyondGlossForPreTraining(BeyondGlossPreTrainedModel):
         )
 
 
+class BeyondGlossVideoEncoder(nn.Module):
+    """The encoder half of [`BeyondGlossForConditionalGeneration`]: video → visual pipeline → mBART encoder.
+
+    It owns no weights: it is a view over the model's modules, built by `get_encoder()`, so that `generate()` (which
+    encodes the inputs once with `get_encoder()` before expanding them for beam search) runs on videos while the
+    checkpoint layout stays that of the model.
+    """
+
+    def __init__(self, encode_video, text_encoder: nn.Module):
+        super().__init__()
+        self.encode_video = encode_video
+        self.text_encoder = text_encoder
+
+    def forward(self, pixel_values=None, pixel_mask=None, **kwargs) -> BeyondGlossEncoderOutput:
+        inputs_embeds, attention_mask = self.encode_video(pixel_values, pixel_mask)
+        encoded = self.text_encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask, return_dict=True)
+        return BeyondGlossEncoderOutput(last_hidden_state=encoded.last_hidden_state, attention_mask=attention_mask)
+
+
 class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, GenerationMixin):
     """Sign language translation: the visual pipeline feeds the sign sequence as `inputs_embeds` to an mBART
-    encoder-decoder whose weights are frozen except LoRA on `q_proj`/`v_proj`; the visual pipeline trains."""
+    encoder-decoder whose weights are frozen except LoRA on `q_proj`/`v_proj`; the visual pipeline trains.
+
+    `generate()` is transformers' own: `get_encoder()` encodes the video once, then beam search (by default 5 beams,
+    at most 150 new tokens, from the target language code) runs the decoder.
+    """
+
+    # The translation loss is token-level: the Trainer passes `num_items_in_batch` under gradient accumulation.
+    accepts_loss_kwargs = True
 
     def __init__(self, config: BeyondGlossConfig):
         super().__init__(config)
@@ -949,6 +997,8 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         )
         self.post_init()
         self.freeze_backbones()
+        # Saved with the config, so that `pipeline("sign-language-translation", model=folder)` finds the pipeline.
+        config.custom_pipelines = {task: dict(info) for task, info in CUSTOM_PIPELINES.items()}
         text_config = config.text_config
         self.generation_config = GenerationConfig(
             decoder_start_token_id=(
@@ -958,6 +1008,7 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
             ),
             bos_token_id=text_config.bos_token_id,
             eos_token_id=text_config.eos_token_id,
+            forced_eos_token_id=text_config.forced_eos_token_id,
             pad_token_id=text_config.pad_token_id,
             num_beams=5,
             max_new_tokens=150,
@@ -967,8 +1018,8 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         load_into_adapted(self.visual_encoder.vision_model, vision_state_dict, "vision")
         load_into_adapted(self.translation_model, text_state_dict, "text")
 
-    def get_encoder(self):
-        return self.translation_model.get_encoder()
+    def get_encoder(self) -> BeyondGlossVideoEncoder:
+        return BeyondGlossVideoEncoder(self.encode_video, self.translation_model.get_encoder())
 
     def get_decoder(self):
         return self.translation_model.get_decoder()
@@ -996,28 +1047,33 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         attention_mask=None,
         cache=None,
         use_cache=None,
+        num_items_in_batch=None,
         **kwargs,
     ) -> Seq2SeqLMOutput:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, frames, 3, height, width)`):
-            Normalised video frames (not needed when `encoder_outputs` and `attention_mask` are given).
+            Normalised video frames (not needed when `encoder_outputs` is given).
         pixel_mask (`torch.LongTensor` of shape `(batch_size, frames)`, *optional*):
             1 for real frames, 0 for padding.
         labels (`torch.LongTensor` of shape `(batch_size, length)`, *optional*):
             Target tokens (mBART target format `tokens </s> lang_code`, -100 ignored). The decoder input is the
-            labels shifted right (mBART moves the language code to the front). The loss is label-smoothed
-            cross-entropy with `config.label_smoothing`.
+            labels shifted right (mBART moves the language code to the front). The loss is the token-level
+            cross-entropy, a mean over the batch's target tokens, or their sum divided by `num_items_in_batch` when
+            the Trainer accumulates gradients; label smoothing is the Trainer's (`label_smoothing_factor`).
+        encoder_outputs (`BeyondGlossEncoderOutput`, *optional*):
+            The output of `get_encoder()`; its `attention_mask` masks the cross-attention.
         attention_mask (`torch.LongTensor` of shape `(batch_size, steps)`, *optional*):
-            Mask of the sign sequence; computed from `pixel_mask` when the video is encoded here.
+            Mask of the sign sequence; by default the encoder output's, or derived from `pixel_mask`.
         """
         if encoder_outputs is None:
-            inputs_embeds, attention_mask = self.encode_video(pixel_values, pixel_mask)
-        else:
-            inputs_embeds = None
+            encoder_outputs = self.get_encoder()(pixel_values=pixel_values, pixel_mask=pixel_mask)
+        if attention_mask is None:
+            attention_mask = getattr(encoder_outputs, "attention_mask", None)
+        if attention_mask is None and pixel_mask is not None:
+            attention_mask = self.sign_attention_mask(pixel_mask)
         if labels is not None and decoder_input_ids is None:
             decoder_input_ids = shift_tokens_right(labels, self.config.text_config.pad_token_id)
         outputs = self.translation_model(
-            inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
@@ -1028,11 +1084,11 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
         )
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
+            loss = fixed_cross_entropy(
                 outputs.logits.flatten(0, 1).float(),
                 labels.flatten().to(outputs.logits.device),
+                num_items_in_batch=num_items_in_batch,
                 ignore_index=-100,
-                label_smoothing=self.config.label_smoothing,
             )
         return Seq2SeqLMOutput(
             loss=loss,
@@ -1041,24 +1097,13 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
         )
 
-    @torch.no_grad()
-    def generate(self, pixel_values=None, pixel_mask=None, generation_config=None, **kwargs):
-        """Translate videos: beam search (by default 5 beams, at most 150 new tokens) over the mBART decoder.
-
-        Returns the generated token ids (starting with the decoder start token); decode them with the tokenizer.
-        Any `generate()` argument (e.g. `num_beams`, `max_new_tokens`) can be passed.
-        """
-        generation_config = copy.deepcopy(
-            generation_config if generation_config is not None else self.generation_config
-        )
-        model_kwargs = generation_config.update(**kwargs)
-        inputs_embeds, attention_mask = self.encode_video(pixel_values, pixel_mask)
-        return self.translation_model.generate(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            generation_config=generation_config,
-            **model_kwargs,
-        )
+    def sign_attention_mask(self, pixel_mask: torch.Tensor) -> torch.LongTensor:
+        """The sign sequence's mask `(batch, steps)` for a frame mask `(batch, frames)`: the temporal encoder's
+        downsampling applied to the mask alone."""
+        mask = pixel_mask.bool()
+        for _ in self.config.temporal_blocks[1:]:
+            mask = downsample_mask(mask)
+        return mask.long()
 
     @classmethod
     def from_pretraining(

@@ -23,9 +23,16 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    path = SHARED_DIR / "fixtures"
-    if not path.is_dir():
-        pytest.fail(f"The shared fixtures are missing: expected them at {path}.")
+    """The fixtures shipped with the repository: the three real ASL clips (CC BY 4.0, see its README)."""
+    return REPO_ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def phoenix14t_dev_labels() -> Path:
+    """The Phoenix14T dev labels, kept beside the repository (CC BY-NC-SA 3.0: not redistributed with it)."""
+    path = SHARED_DIR / "fixtures" / "phoenix14t" / "labels.dev"
+    if not path.is_file():
+        pytest.skip(f"Phoenix14T labels (CC BY-NC-SA 3.0, not shipped in the repository) are absent: expected {path}.")
     return path
 
 

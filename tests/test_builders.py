@@ -31,9 +31,9 @@ from datasets_scripts.synthsign import generate_synthsign
 
 
 @pytest.fixture
-def phoenix_dev_labels(fixtures_dir):
+def phoenix_dev_labels(phoenix14t_dev_labels):
     """The real Phoenix14T dev labels (519 samples, GFSLT-VLP format)."""
-    return str(fixtures_dir / "phoenix14t" / "labels.dev")
+    return str(phoenix14t_dev_labels)
 
 
 @pytest.fixture

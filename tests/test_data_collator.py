@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
+from transformers.models.mbart.modeling_mbart import shift_tokens_right
 
 from modeling_beyondgloss.processing_beyondgloss import BeyondGlossProcessor
 from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor
@@ -85,6 +86,7 @@ def test_translation_batch(tokenizer, examples):
         "pixel_values",
         "pixel_mask",
         "labels",
+        "decoder_input_ids",
         "description_embeds",
         "description_mask",
         "hand_features",
@@ -101,6 +103,8 @@ def test_translation_batch(tokenizer, examples):
     assert torch.equal(labels == -100, targets["attention_mask"] == 0)
     assert torch.equal(labels[labels != -100], targets["input_ids"][targets["attention_mask"] == 1])
     assert (labels == -100).any(), "the shorter sentences must be padded with -100"
+    # mBART's decoder input: the language code first, then the sentence without its final token.
+    assert torch.equal(batch["decoder_input_ids"], shift_tokens_right(labels, tokenizer.pad_token_id))
 
 
 def test_pretraining_batch(tokenizer, examples):

@@ -3,6 +3,7 @@
 import json
 
 import demo
+from modeling_beyondgloss import BeyondGlossProcessor
 
 
 def test_demo_runs_every_stage_and_writes_its_results(tmp_path, fixtures_dir):
@@ -30,7 +31,7 @@ def test_demo_runs_every_stage_and_writes_its_results(tmp_path, fixtures_dir):
         assert (output_dir / f"{name}_pretrain" / "loss_terms.png").is_file()
         assert (output_dir / f"{name}_translation" / "generated_predictions.txt").is_file()
     blind_clip = sorted((output_dir / "synthsign_blind" / "videos" / "train").glob("*.mp4"))[0]
-    frames = demo.BeyondGlossProcessor.from_pretrained(output_dir / "video_translation").video_processor.decode_clip(
+    frames = BeyondGlossProcessor.from_pretrained(output_dir / "video_translation").video_processor.decode_clip(
         str(blind_clip)
     ).frames
     assert frames.float().std(dim=0).max() < 2  # the same picture in every frame (up to codec noise)

@@ -224,15 +224,19 @@ def test_hand_distillation_loss_formula():
         HandDistillationLoss()(predicted, target[:, :3], mask)
 
 
-def test_translation_forward_backward_and_label_smoothing(tester):
-    model = BeyondGlossForConditionalGeneration(tester.config)
+def test_translation_forward_backward_and_token_level_loss(tester):
+    model = BeyondGlossForConditionalGeneration(tester.config).eval()  # no dropout: two forwards give one loss
     inputs = tester.translation_inputs()
     outputs = model(**inputs)
     assert outputs.logits.shape == (tester.batch_size, tester.text_length, tester.config.text_config.vocab_size)
-    expected = F.cross_entropy(
-        outputs.logits.flatten(0, 1), inputs["labels"].flatten(), ignore_index=-100, label_smoothing=0.2
+    flat_logits, flat_labels = outputs.logits.flatten(0, 1), inputs["labels"].flatten()
+    torch.testing.assert_close(outputs.loss, F.cross_entropy(flat_logits, flat_labels, ignore_index=-100))
+    # Under gradient accumulation the Trainer passes the token count of all accumulated batches.
+    accumulated = model(**inputs, num_items_in_batch=torch.tensor(40))
+    torch.testing.assert_close(
+        accumulated.loss, F.cross_entropy(flat_logits, flat_labels, ignore_index=-100, reduction="sum") / 40
     )
-    torch.testing.assert_close(outputs.loss, expected)
+    assert model.accepts_loss_kwargs
     outputs.loss.backward()
     assert model.visual_encoder.fusion.weight.grad is not None
     assert model.translation_model.model.decoder.layers[0].self_attn.q_proj.lora_A["default"].weight.grad is not None
@@ -260,6 +264,62 @@ def test_generation_with_beams(tester):
         output_scores=True,
     )
     assert scored.sequences_scores.shape == (tester.batch_size,)
+
+
+@pytest.fixture
+def trained_translation_model(tester):
+    """A tiny translation model after a few optimisation steps on `tester`'s batch, decoding from a language code."""
+    torch.manual_seed(0)
+    model = BeyondGlossForConditionalGeneration(tester.config)
+    model.generation_config.decoder_start_token_id = 5
+    inputs = tester.translation_inputs()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-2)
+    for _ in range(60):
+        model(**inputs).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval(), inputs
+
+
+@pytest.mark.parametrize("generation_kwargs", [{}, {"num_beams": 1}, {"num_beams": 3, "max_new_tokens": 4}])
+def test_stock_generate_equals_mbart_generate_on_the_sign_sequence(trained_translation_model, generation_kwargs):
+    """transformers' `generate()` through `get_encoder()` gives the tokens of the former path: encode the video, then
+    let the mBART model generate from the sign sequence as `inputs_embeds`."""
+    model, inputs = trained_translation_model
+    video = {"pixel_values": inputs["pixel_values"], "pixel_mask": inputs["pixel_mask"]}
+    generation_kwargs = {"max_new_tokens": 8, **generation_kwargs}
+    with torch.no_grad():
+        sequences = model.generate(**video, **generation_kwargs)
+        inputs_embeds, attention_mask = model.encode_video(**video)
+        expected = model.translation_model.generate(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            generation_config=copy.deepcopy(model.generation_config),
+            **generation_kwargs,
+        )
+    torch.testing.assert_close(sequences, expected)
+    assert (sequences[:, 0] == 5).all()
+    assert "generate" not in vars(BeyondGlossForConditionalGeneration)
+
+
+def test_generate_encodes_the_video_once(trained_translation_model):
+    model, inputs = trained_translation_model
+    calls = []
+    hook = model.visual_encoder.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    with torch.no_grad():
+        model.generate(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"], max_new_tokens=5)
+    hook.remove()
+    assert calls == [inputs["pixel_values"].shape[0]]
+
+
+def test_sign_attention_mask_matches_the_temporal_encoder(tester):
+    model = BeyondGlossForConditionalGeneration(tester.config).eval()
+    inputs = tester.translation_inputs()
+    with torch.no_grad():
+        encoded = model.get_encoder()(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
+    assert encoded.attention_mask.shape == encoded.last_hidden_state.shape[:2]
+    torch.testing.assert_close(model.sign_attention_mask(inputs["pixel_mask"]), encoded.attention_mask)
+    assert not any(name.startswith("encode_video") for name, _ in model.named_modules())
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
 import run_pretrain
@@ -123,7 +124,8 @@ def test_translation_writes_predictions_and_metrics(translated, corpus):
     assert "tokenize=13a" in results["predict_metric_convention"]
     assert "eval_bleu4" in json.loads((output_dir / "eval_results.json").read_text())
     card = (output_dir / "README.md").read_text()
-    assert "predict_bleu4" in card and "Metric convention" in card and "AutoModelForSeq2SeqLM" in card
+    assert "predict_bleu4" in card and "Metric convention" in card and 'pipeline("sign-language-translation"' in card
+    assert ModelCard.load(output_dir / "README.md").data.eval_results
 
 
 def test_translation_checkpoint_loads_in_a_fresh_process_and_translates(translated, corpus):
@@ -183,3 +185,35 @@ def test_resume_without_a_checkpoint_says_so(corpus, pretrained, tmp_path):
             "--model_name_or_path", str(pretrained[0]), *data_flags(corpus), "--output_dir", str(tmp_path),
             "--do_train", "--max_steps", "1", "--resume_from_checkpoint", "last", *COMMON_FLAGS,
         ])
+
+
+@pytest.mark.parametrize(
+    ("dataset_name", "license", "synthsign_note"),
+    [("synthsign", "mit", True), ("phoenix14t", "cc-by-nc-sa-3.0", False), ("csl_daily", "other", False)],
+)
+def test_model_card_metadata_parses_back(tmp_path, dataset_name, license, synthsign_note):
+    from transformers import Seq2SeqTrainingArguments
+
+    from modeling_beyondgloss import BeyondGlossConfig
+    from training_beyondgloss.arguments import DataArguments
+    from training_beyondgloss.model_card import write_model_card
+
+    config = BeyondGlossConfig(text_model_name_or_path="facebook/mbart-large-cc25")
+    metrics = {"predict_bleu1": 40.123, "predict_bleu4": 20.5, "predict_rouge_l": 45.0, "predict_loss": 2.0,
+               "predict_metric_convention": "sacreBLEU tokenize=13a", "eval_bleu4": 18.0}
+    training_args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), hub_model_id="someone/beyondgloss-test",
+                                             label_smoothing_factor=0.2)
+    write_model_card(tmp_path, stage="translation", dataset_name=dataset_name,
+                     data_args=DataArguments(dataset_name=dataset_name), training_args=training_args,
+                     metrics=metrics, model_config=config)
+    card = ModelCard.load(tmp_path / "README.md")
+    data = card.data
+    assert data.library_name == "transformers" and data.pipeline_tag == "sign-language-translation"
+    assert data.license == license and data.base_model == ["facebook/mbart-large-cc25"]
+    assert data.language == ["zh" if dataset_name == "csl_daily" else "de"] and data.metrics == ["bleu", "rouge"]
+    results = {(result.dataset_split, result.metric_name): result for result in data.eval_results}
+    assert set(results) == {("test", "BLEU-1"), ("test", "BLEU-4"), ("test", "ROUGE-L"), ("validation", "BLEU-4")}
+    assert results[("test", "BLEU-1")].metric_value == 40.12
+    assert results[("test", "BLEU-4")].metric_config == "sacreBLEU tokenize=13a"
+    assert ("SynthSign is this package's procedural signer" in card.text) == synthsign_note
+    assert 'pipeline("sign-language-translation", model="someone/beyondgloss-test"' in card.text

@@ -67,8 +67,8 @@ def test_lists_starting_like_an_lzma_header_stay_pickles():
         assert safe_load(io.BytesIO(pickle.dumps([1, "a"], protocol=protocol))) == [1, "a"]
 
 
-def test_real_phoenix14t_labels_load(fixtures_dir):
-    labels = safe_load(fixtures_dir / "phoenix14t" / "labels.dev")
+def test_real_phoenix14t_labels_load(phoenix14t_dev_labels):
+    labels = safe_load(phoenix14t_dev_labels)
     assert len(labels) == 519
     entry = next(iter(labels.values()))
     assert set(entry) == {"name", "gloss", "text", "length", "imgs_path"}

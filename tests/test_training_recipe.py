@@ -65,6 +65,7 @@ def test_script_defaults_are_the_reference_recipe(tmp_path):
     )
     assert (translation.learning_rate, translation.weight_decay, translation.warmup_steps) == (4e-4, 0.01, 0.2)
     assert model_args.one_cycle and (translation.per_device_train_batch_size, translation.max_grad_norm) == (16, 1.0)
+    assert translation.label_smoothing_factor == 0.2
 
 
 def test_vocabulary_is_fitted_to_the_training_sentences_only():

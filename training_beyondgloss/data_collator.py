@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
+from transformers.models.mbart.modeling_mbart import shift_tokens_right
 
 from modeling_beyondgloss.processing_beyondgloss import BeyondGlossProcessor
 from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor
@@ -129,7 +130,9 @@ class BeyondGlossDataCollator:
             return {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
         targets = self.tokenizer(text_target=texts, **options)
         labels = targets["input_ids"].masked_fill(targets["attention_mask"] == 0, self.label_pad_token_id)
-        return {"labels": labels}
+        # As `DataCollatorForSeq2Seq`: the Trainer's label smoother takes `labels` away from the model's inputs.
+        decoder_input_ids = shift_tokens_right(targets["input_ids"], self.tokenizer.pad_token_id)
+        return {"labels": labels, "decoder_input_ids": decoder_input_ids}
 
     def _description_inputs(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         embeddings = [example.get("description_embeds") for example in examples]

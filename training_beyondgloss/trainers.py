@@ -7,13 +7,11 @@ import os
 import numpy as np
 import torch
 from transformers import Seq2SeqTrainer, Trainer
-from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
 
 logger = logging.getLogger(__name__)
 
 LOSS_TERMS = ("loss_align", "loss_desc", "loss_hand")
-GENERATION_INPUT_NAMES = ("pixel_values", "pixel_mask")
 
 
 class _BeyondGlossTrainerMixin:
@@ -184,33 +182,10 @@ class BeyondGlossPretrainingTrainer(_BeyondGlossTrainerMixin, Trainer):
 
 
 class BeyondGlossSeq2SeqTrainer(_BeyondGlossTrainerMixin, Seq2SeqTrainer):
-    """`Seq2SeqTrainer` for [`BeyondGlossForConditionalGeneration`].
-
-    With `predict_with_generate`, only the video inputs reach `generate()` (labels and other batch keys would be
-    taken for generation arguments); the loss is computed from the whole batch as usual. Beams and length come from
-    the arguments (`generation_num_beams`, `generation_max_length`) or the model's generation config.
-    """
-
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
-        if not self.args.predict_with_generate or prediction_loss_only:
-            return super().prediction_step(
-                model, inputs, prediction_loss_only=prediction_loss_only, ignore_keys=ignore_keys
-            )
-        inputs = self._prepare_inputs(inputs)
-        if not gen_kwargs and hasattr(self, "_gen_kwargs"):
-            gen_kwargs = self._gen_kwargs.copy()
-        gen_kwargs = {key: value for key, value in gen_kwargs.items() if value is not None}
-        gen_kwargs.setdefault("synced_gpus", is_deepspeed_zero3_enabled())
-        generation_inputs = {name: inputs[name] for name in GENERATION_INPUT_NAMES if name in inputs}
-        generated_tokens = self.model.generate(**generation_inputs, **gen_kwargs)
-
-        loss = None
-        if "labels" in inputs:
-            with torch.no_grad(), self.compute_loss_context_manager():
-                loss = model(**inputs).loss.detach()
-        if self.args.prediction_loss_only:
-            return loss, None, None
-        return loss, generated_tokens, inputs.get("labels")
+    """`Seq2SeqTrainer` for [`BeyondGlossForConditionalGeneration`], whose `generate()` is transformers' own: with
+    `predict_with_generate` the batch goes to `generate()` as for any encoder-decoder. Beams and length come from the
+    arguments (`generation_num_beams`, `generation_max_length`) or the model's generation config; label smoothing
+    from `label_smoothing_factor`."""
 
 
 def decode_predictions(tokenizer, predictions, labels=None):
