@@ -1,7 +1,9 @@
 """End-to-end tests of `run_pretrain.py` and `run_translation.py` on a tiny SynthSign corpus."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -183,3 +185,63 @@ def test_resume_without_a_checkpoint_says_so(corpus, pretrained, tmp_path):
             "--model_name_or_path", str(pretrained[0]), *data_flags(corpus), "--output_dir", str(tmp_path),
             "--do_train", "--max_steps", "1", "--resume_from_checkpoint", "last", *COMMON_FLAGS,
         ])
+
+
+KILL_AFTER_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    from transformers import TrainerCallback
+    from training_beyondgloss import trainers
+
+    class KillAfterSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == int(os.environ["KILL_AFTER_STEP"]):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    init = trainers._BeyondGlossTrainerMixin.__init__
+
+    def init_with_kill(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if "KILL_AFTER_STEP" in os.environ:
+            self.add_callback(KillAfterSave())
+
+    trainers._BeyondGlossTrainerMixin.__init__ = init_with_kill
+    script = __import__(sys.argv[1])
+    script.main(sys.argv[2:])
+""")
+
+
+def run_script_in_subprocess(repo_root, script, flags, kill_after_step=None):
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
+    if kill_after_step is not None:
+        env["KILL_AFTER_STEP"] = str(kill_after_step)
+    return subprocess.run([sys.executable, "-c", KILL_AFTER_SAVE, script, *flags], capture_output=True, text=True,
+                          cwd=repo_root, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("script", ["run_translation", "run_pretrain"])
+def test_run_killed_after_a_mid_epoch_checkpoint_resumes_exactly(corpus, repo_root, tmp_path, script):
+    # 8 examples in batches of 2: 4 steps an epoch, killed after step 3 and resumed into the second epoch, where the
+    # augmentation of each example changes. The resumed run loads its examples in a DataLoader worker.
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--do_train", "--num_train_epochs", "2", "--save_steps", "3", *COMMON_FLAGS,
+        "--per_device_train_batch_size", "2",
+    ]
+    if script == "run_pretrain":
+        flags += ["--description_encoder", corpus["encoder"]]
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    result = run_script_in_subprocess(repo_root, script, [*flags, "--output_dir", str(uninterrupted)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_script_in_subprocess(repo_root, script, [*flags, "--output_dir", str(interrupted)], 3)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+    assert not (interrupted / "model.safetensors").exists()
+    result = run_script_in_subprocess(repo_root, script, [
+        *flags, "--output_dir", str(interrupted), "--resume_from_checkpoint", "last", "--dataloader_num_workers", "1",
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    expected = load_file(uninterrupted / "model.safetensors")
+    resumed = load_file(interrupted / "model.safetensors")
+    assert expected.keys() == resumed.keys()
+    differing = [name for name in expected if not torch.equal(expected[name], resumed[name])]
+    assert not differing, f"{len(differing)} of {len(expected)} tensors differ, e.g. {differing[:3]}"

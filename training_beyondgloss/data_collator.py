@@ -19,6 +19,8 @@ from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoPr
 logger = logging.getLogger(__name__)
 
 TASKS = ("translation", "pretraining")
+# Key of the per-example augmentation seed that the trainers add to training examples.
+AUGMENTATION_SEED = "augmentation_seed"
 
 
 @dataclass
@@ -36,6 +38,8 @@ class BeyondGlossDataCollator:
     `(batch, frames)` long when any example has hand features. Hand features are taken at the source frames the
     video processor kept, so they stay aligned with `pixel_values` under truncation, uniform sampling or fps
     resampling; `hand_mask` is 1 where the frame is real, a hand was found, and the features cover that frame.
+    An example with an `augmentation_seed` (the trainers add one to training examples) is cropped and augmented with
+    a generator seeded by it.
 
     Args:
         processor ([`BeyondGlossProcessor`], *optional*):
@@ -85,13 +89,23 @@ class BeyondGlossDataCollator:
             raise ValueError("Cannot collate an empty list of examples.")
         decoded = [self._decode(example) for example in examples]
         pixel_values, pixel_mask = self.video_processor.transform_batch(
-            [clip.frames for clip in decoded], training=self.training
+            [clip.frames for clip in decoded], training=self.training, generator=self._generators(examples)
         )
         batch = {"pixel_values": pixel_values, "pixel_mask": pixel_mask}
         batch.update(self._tokenize(examples))
         batch.update(self._description_inputs(examples))
         batch.update(self._hand_inputs(examples, [clip.frame_indices for clip in decoded], pixel_mask.shape[1]))
         return batch
+
+    def _generators(self, examples: list[dict[str, Any]]) -> list[torch.Generator | None] | None:
+        """One generator per example that carries an augmentation seed, so that its crop and augmentation do not
+        depend on what else drew random numbers before; the global generator otherwise."""
+        if not self.training or all(AUGMENTATION_SEED not in example for example in examples):
+            return None
+        return [
+            torch.Generator().manual_seed(example[AUGMENTATION_SEED]) if AUGMENTATION_SEED in example else None
+            for example in examples
+        ]
 
     def _decode(self, example: dict[str, Any]):
         source = example.get("video") or example.get("frames")

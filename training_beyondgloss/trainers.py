@@ -6,14 +6,66 @@ import os
 
 import numpy as np
 import torch
+from accelerate.data_loader import SeedableRandomSampler
+from torch.utils.data import Dataset, RandomSampler, Sampler
 from transformers import Seq2SeqTrainer, Trainer
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+from transformers.trainer_pt_utils import BatchRebalanceSampler
+from transformers.trainer_utils import has_length
+
+from .data_collator import AUGMENTATION_SEED
 
 
 logger = logging.getLogger(__name__)
 
 LOSS_TERMS = ("loss_align", "loss_desc", "loss_hand")
 GENERATION_INPUT_NAMES = ("pixel_values", "pixel_mask")
+
+
+class _EpochIndexSampler(Sampler):
+    """Yields `(epoch, index)` for each index of `sampler`, so that the dataset knows which epoch it serves: a
+    DataLoader worker's copy of the dataset does not see the Trainer's `set_epoch`, but it does see the keys."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        epoch = self.epoch
+        for index in self.sampler:
+            yield epoch, index
+
+    def __len__(self):
+        return len(self.sampler)
+
+
+class _AugmentationSeededDataset(Dataset):
+    """The training split with, in each example, the seed of its augmentation drawn from (seed, epoch, index).
+
+    The collator augments each example with its own generator rather than the global one, so an example is augmented
+    the same way whether the run was interrupted and resumed or not and whichever DataLoader worker decodes it, and
+    the global generator (dropout) is left to the Trainer, which restores it from the checkpoint.
+    """
+
+    def __init__(self, dataset, seed: int):
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            return self.dataset[key]
+        epoch, index = key
+        example = dict(self.dataset[index])
+        example[AUGMENTATION_SEED] = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+        return example
 
 
 class _BeyondGlossTrainerMixin:
@@ -40,6 +92,27 @@ class _BeyondGlossTrainerMixin:
             yield
         finally:
             self.data_collator = training_collator
+
+    def get_train_dataloader(self):
+        if self.train_dataset is None or not has_length(self.train_dataset):
+            return super().get_train_dataloader()
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return self._get_dataloader(
+            dataset=_AugmentationSeededDataset(self.train_dataset, seed),
+            description="Training",
+            batch_size=self._train_batch_size,
+            sampler_fn=self._get_train_sampler,
+            is_training=True,
+        )
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if not isinstance(train_dataset, _AugmentationSeededDataset) or isinstance(sampler, BatchRebalanceSampler):
+            return sampler
+        if type(sampler) is RandomSampler:
+            # What accelerate would make of it: a permutation seeded by (seed, epoch), not by the global generator.
+            sampler = SeedableRandomSampler(data_source=train_dataset, data_seed=train_dataset.seed)
+        return _EpochIndexSampler(sampler)
 
     def get_eval_dataloader(self, eval_dataset=None):
         with self._evaluation_collator():
