@@ -245,3 +245,26 @@ def test_run_killed_after_a_mid_epoch_checkpoint_resumes_exactly(corpus, repo_ro
     assert expected.keys() == resumed.keys()
     differing = [name for name in expected if not torch.equal(expected[name], resumed[name])]
     assert not differing, f"{len(differing)} of {len(expected)} tensors differ, e.g. {differing[:3]}"
+
+
+def test_training_into_a_finished_run_is_refused_unless_overwriting(corpus, repo_root, tmp_path):
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--output_dir", str(tmp_path), "--do_train", "--max_steps", "2", "--save_steps", "1", *COMMON_FLAGS,
+    ]
+    run_translation.main(flags)
+    finished = (tmp_path / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError) as refusal:
+        run_translation.main(flags)
+    message = str(refusal.value)
+    assert str(tmp_path) in message and "model.safetensors" in message
+    assert "--resume_from_checkpoint" in message and "--overwrite_output_dir" in message
+    assert (tmp_path / "model.safetensors").read_bytes() == finished
+
+    (tmp_path / "model.safetensors").unlink()  # what a run killed after its checkpoints leaves
+    with pytest.raises(FileExistsError, match="checkpoints of an unfinished run \\(checkpoint-1, checkpoint-2\\)"):
+        run_translation.main(flags)
+
+    run_translation.main([*flags, "--max_steps", "1", "--overwrite_output_dir", "true"])
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 1
+    assert sorted(path.name for path in tmp_path.glob("checkpoint-*")) == ["checkpoint-1"]

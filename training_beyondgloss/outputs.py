@@ -4,16 +4,56 @@ model repository."""
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from .model_card import write_model_card
 
 
-__all__ = ["finish_run", "log_and_save_metrics", "resolve_checkpoint", "train_and_save"]
+__all__ = ["check_output_dir", "finish_run", "log_and_save_metrics", "resolve_checkpoint", "train_and_save"]
 
 logger = logging.getLogger(__name__)
+
+
+MODEL_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def _previous_run(output_dir: str) -> tuple[list[str], list[str]]:
+    """The model files and `checkpoint-*` folders a previous run left in `output_dir`."""
+    if not os.path.isdir(output_dir):
+        return [], []
+    models = [name for name in MODEL_FILES if os.path.isfile(os.path.join(output_dir, name))]
+    checkpoints = sorted(
+        name for name in os.listdir(output_dir)
+        if name.startswith(f"{PREFIX_CHECKPOINT_DIR}-") and os.path.isdir(os.path.join(output_dir, name))
+    )
+    return models, checkpoints
+
+
+def check_output_dir(training_args, overwrite: bool) -> None:
+    """Refuse to train into an output directory holding a previous run's model or checkpoints, unless resuming or
+    told to overwrite; with `overwrite`, the old checkpoints are removed so that `last` never picks one of them."""
+    if not training_args.do_train or training_args.resume_from_checkpoint is not None:
+        return
+    models, checkpoints = _previous_run(training_args.output_dir)
+    if not models and not checkpoints:
+        return
+    if not overwrite:
+        if models:
+            held = f"a trained model ({', '.join(models)})"
+        else:
+            held = f"checkpoints of an unfinished run ({', '.join(checkpoints)})"
+        raise FileExistsError(
+            f"{training_args.output_dir} already holds {held}; training would overwrite it. Continue that run with "
+            "--resume_from_checkpoint last (or a checkpoint folder), replace it with --overwrite_output_dir true, or "
+            "choose another --output_dir."
+        )
+    if training_args.process_index == 0:
+        for name in checkpoints:
+            logger.info("--overwrite_output_dir: removing %s", os.path.join(training_args.output_dir, name))
+            shutil.rmtree(os.path.join(training_args.output_dir, name))
 
 
 def resolve_checkpoint(training_args) -> str | None:
