@@ -1,7 +1,10 @@
 """End-to-end tests of `run_pretrain.py` and `run_translation.py` on a tiny SynthSign corpus."""
 
+import argparse
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,6 +18,7 @@ from safetensors.torch import load_file
 
 import run_pretrain
 import run_translation
+from training_beyondgloss.outputs import resolve_checkpoint
 
 
 COMMON_FLAGS = [
@@ -268,3 +272,82 @@ def test_training_into_a_finished_run_is_refused_unless_overwriting(corpus, repo
     run_translation.main([*flags, "--max_steps", "1", "--overwrite_output_dir", "true"])
     assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 1
     assert sorted(path.name for path in tmp_path.glob("checkpoint-*")) == ["checkpoint-1"]
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(corpus, repo_root, tmp_path_factory):
+    """The flags of a 2-step translation run saving after each step, and its output directory."""
+    output_dir = tmp_path_factory.mktemp("two_checkpoints")
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--do_train", "--max_steps", "2", "--save_steps", "1", *COMMON_FLAGS,
+    ]
+    run_translation.main([*flags, "--output_dir", str(output_dir)])
+    return flags, output_dir
+
+
+def interrupted_copy(two_checkpoints, tmp_path, damage):
+    """What a run leaves when `damage` strikes its second checkpoint: both checkpoints, no final model."""
+    _, source = two_checkpoints
+    for name in ("checkpoint-1", "checkpoint-2"):
+        shutil.copytree(source / name, tmp_path / name)
+    checkpoint = tmp_path / "checkpoint-2"
+    if damage == "no trainer_state.json":
+        (checkpoint / "trainer_state.json").unlink()
+    else:
+        path = checkpoint / damage
+        path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("model.safetensors", r"model.safetensors is truncated: \d+ bytes where its header promises \d+"),
+        ("optimizer.pt", r"optimizer.pt is truncated or corrupt"),
+        ("trainer_state.json", r"trainer_state.json is truncated or unreadable"),
+        ("no trainer_state.json", r"no trainer_state.json, so its save did not finish"),
+    ],
+)
+def test_resume_from_last_passes_over_an_incomplete_checkpoint(two_checkpoints, tmp_path, caplog, damage, reason):
+    interrupted_copy(two_checkpoints, tmp_path, damage)
+    arguments = argparse.Namespace(resume_from_checkpoint="last", output_dir=str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="training_beyondgloss.outputs"):
+        assert resolve_checkpoint(arguments) == str(tmp_path / "checkpoint-1")
+    assert re.search(f"Passing over {re.escape(str(tmp_path / 'checkpoint-2'))}: .*{reason}", caplog.text)
+
+    arguments.resume_from_checkpoint = str(tmp_path / "checkpoint-2")
+    with pytest.raises(ValueError, match=reason):
+        resolve_checkpoint(arguments)
+
+
+def test_run_resumes_from_the_newest_complete_checkpoint(two_checkpoints, tmp_path):
+    flags, source = two_checkpoints
+    interrupted_copy(two_checkpoints, tmp_path, "optimizer.pt")
+    run_translation.main([*flags, "--output_dir", str(tmp_path), "--resume_from_checkpoint", "last"])
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 2
+    expected, resumed = load_file(source / "model.safetensors"), load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(expected[name], resumed[name]) for name in expected)
+
+
+def test_a_save_that_runs_out_of_space_says_so(two_checkpoints, repo_root, tmp_path):
+    flags, _ = two_checkpoints
+    # A 2 MiB file system, mounted in a user namespace, holds the model of a checkpoint but not its optimizer state.
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {probe.stderr.strip()}")
+    output_dir = mount / "run"
+    script = f'mount -t tmpfs -o size=2m tmpfs {mount} && exec {sys.executable} -c "$0" "$@"'
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, KILL_AFTER_SAVE, "run_translation", *flags,
+         "--output_dir", str(output_dir)],
+        capture_output=True, text=True, cwd=repo_root, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("OSError: [Errno 28] No space left on device while saving"), result.stderr[-3000:]
+    assert error.endswith(f"passes over this incomplete save: '{output_dir / 'checkpoint-1'}'")

@@ -1,8 +1,10 @@
 """Trainers for BeyondGloss pre-training and translation fine-tuning."""
 
 import contextlib
+import errno
 import logging
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -11,7 +13,7 @@ from torch.utils.data import Dataset, RandomSampler, Sampler
 from transformers import Seq2SeqTrainer, Trainer
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.trainer_pt_utils import BatchRebalanceSampler
-from transformers.trainer_utils import has_length
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
 
 from .data_collator import AUGMENTATION_SEED
 
@@ -20,6 +22,36 @@ logger = logging.getLogger(__name__)
 
 LOSS_TERMS = ("loss_align", "loss_desc", "loss_hand")
 GENERATION_INPUT_NAMES = ("pixel_values", "pixel_mask")
+
+
+# How a write that ran out of space surfaces: an OSError from Python, safetensors' message, and torch.save's zip
+# writer, which loses the errno ("unexpected pos 107136 vs 107028").
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_MESSAGES = ("No space left on device", "StorageFull", "unexpected pos", "file write failed")
+
+
+@contextlib.contextmanager
+def _explain_disk_full(path: str):
+    """Turn the errors a full disk gives while saving into one that says so and names `path`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        full = getattr(error, "errno", None) in _DISK_FULL_ERRNOS or any(
+            message in str(error) for message in _DISK_FULL_MESSAGES
+        )
+        if not full or getattr(error, "filename", None) == path:
+            raise
+        existing = path
+        while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        free = shutil.disk_usage(existing).free / 2**20
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device while saving (writing stopped with: {error}; {free:.1f} MiB free there). "
+            "Free some space or choose another --output_dir, then resume with --resume_from_checkpoint last, "
+            "which passes over this incomplete save",
+            path,
+        ) from error
 
 
 class _EpochIndexSampler(Sampler):
@@ -92,6 +124,16 @@ class _BeyondGlossTrainerMixin:
             yield
         finally:
             self.data_collator = training_collator
+
+    def _save_checkpoint(self, model, trial):
+        checkpoint_folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        checkpoint = os.path.join(self._get_output_dir(trial=trial), checkpoint_folder)
+        with _explain_disk_full(checkpoint):
+            super()._save_checkpoint(model, trial)
+
+    def save_model(self, output_dir=None, _internal_call=False):
+        with _explain_disk_full(output_dir or self.args.output_dir):
+            super().save_model(output_dir, _internal_call)
 
     def get_train_dataloader(self):
         if self.train_dataset is None or not has_length(self.train_dataset):
