@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 
 import run_pretrain
 import run_translation
+from datasets_scripts import load_sign_dataset
 from training_beyondgloss.outputs import resolve_checkpoint
 
 
@@ -351,3 +352,23 @@ def test_a_save_that_runs_out_of_space_says_so(two_checkpoints, repo_root, tmp_p
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("OSError: [Errno 28] No space left on device while saving"), result.stderr[-3000:]
     assert error.endswith(f"passes over this incomplete save: '{output_dir / 'checkpoint-1'}'")
+
+
+def test_training_leaves_out_a_sample_that_does_not_decode(corpus, repo_root, tmp_path):
+    data_dir = tmp_path / "synthsign"
+    shutil.copytree(corpus["data_dir"], data_dir)
+    load_sign_dataset("synthsign", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), drop_invalid=False)
+    # Damaged after the corpus was checked and cached, e.g. on a flaky network file system.
+    broken = sorted((data_dir / "videos" / "train").glob("*.mp4"))[0]
+    broken.write_bytes(broken.read_bytes()[:100])
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), "--data_dir", str(data_dir),
+        "--dataset_cache_dir", str(tmp_path / "cache"), "--do_train", "--max_steps", "2", *COMMON_FLAGS,
+    ]
+    metrics = run_translation.main([*flags, "--output_dir", str(tmp_path / "skipping")])
+    assert metrics["train_skipped_samples"] == 1
+    [line] = (tmp_path / "skipping" / "skipped_samples.txt").read_text().splitlines()
+    assert broken.stem in line and f"Cannot decode video {broken}" in line
+
+    with pytest.raises(ValueError, match=f"Cannot decode video {re.escape(str(broken))}"):
+        run_translation.main([*flags, "--output_dir", str(tmp_path / "strict"), "--skip_undecodable_samples", "false"])

@@ -72,6 +72,11 @@ class DataArguments:
                   "fits is decoded once rather than every epoch (0: off; with dataloader workers, add "
                   "--dataloader_persistent_workers)."},
     )
+    skip_undecodable_samples: bool = field(
+        default=True,
+        metadata={"help": "During training, leave out a sample whose video fails to decode (logged, counted and "
+                  "listed in output_dir/skipped_samples.txt) instead of stopping; false makes it fatal."},
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Train into an --output_dir that already holds a trained model or checkpoints, replacing "

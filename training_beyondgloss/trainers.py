@@ -9,19 +9,21 @@ import shutil
 import numpy as np
 import torch
 from accelerate.data_loader import SeedableRandomSampler
+from accelerate.utils import gather_object
 from torch.utils.data import Dataset, RandomSampler, Sampler
 from transformers import Seq2SeqTrainer, Trainer
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 from transformers.trainer_pt_utils import BatchRebalanceSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
 
-from .data_collator import AUGMENTATION_SEED
+from .data_collator import AUGMENTATION_SEED, SKIPPED_SAMPLES
 
 
 logger = logging.getLogger(__name__)
 
 LOSS_TERMS = ("loss_align", "loss_desc", "loss_hand")
 GENERATION_INPUT_NAMES = ("pixel_values", "pixel_mask")
+SKIPPED_SAMPLES_FILE = "skipped_samples.txt"
 
 
 # How a write that ran out of space surfaces: an OSError from Python, safetensors' message, and torch.save's zip
@@ -113,6 +115,43 @@ class _BeyondGlossTrainerMixin:
     def __init__(self, *args, eval_data_collator=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
+        # Samples the collator left out because they did not decode, with the error: {name: error}.
+        self.skipped_samples = {}
+
+    def _prepare_inputs(self, inputs):
+        for name, error in inputs.pop(SKIPPED_SAMPLES, None) or ():
+            if name not in self.skipped_samples:
+                self.skipped_samples[name] = error
+            logger.warning(
+                "Skipped sample %s, which does not decode (%d skipped so far; --skip_undecodable_samples false makes "
+                "this fatal): %s", name, len(self.skipped_samples), error,
+            )
+        return super()._prepare_inputs(inputs)
+
+    def _write_skipped_samples(self):
+        """List the skipped samples of all processes in `output_dir/skipped_samples.txt`, one `name<TAB>error` a
+        line (kept from before a resume, since decoding fails the same way every time)."""
+        skipped = {}
+        for part in gather_object([self.skipped_samples]):
+            skipped.update(part)
+        path = os.path.join(self.args.output_dir, SKIPPED_SAMPLES_FILE)
+        if self.args.should_save and skipped:
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.writelines(f"{name}\t{error}\n" for name, error in sorted(skipped.items()))
+        return skipped
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        path = os.path.join(self.args.output_dir, SKIPPED_SAMPLES_FILE)
+        if resume_from_checkpoint is not None and os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                self.skipped_samples.update(line.rstrip("\n").split("\t", 1) for line in handle if "\t" in line)
+        result = super().train(resume_from_checkpoint, *args, **kwargs)
+        skipped = self._write_skipped_samples()
+        result.metrics["train_skipped_samples"] = len(skipped)
+        if skipped:
+            logger.warning("Skipped %d sample(s) that do not decode; see %s", len(skipped), path)
+        return result
 
     @contextlib.contextmanager
     def _evaluation_collator(self):
@@ -130,6 +169,7 @@ class _BeyondGlossTrainerMixin:
         checkpoint = os.path.join(self._get_output_dir(trial=trial), checkpoint_folder)
         with _explain_disk_full(checkpoint):
             super()._save_checkpoint(model, trial)
+            self._write_skipped_samples()
 
     def save_model(self, output_dir=None, _internal_call=False):
         with _explain_disk_full(output_dir or self.args.output_dir):
