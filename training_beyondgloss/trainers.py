@@ -107,6 +107,11 @@ class _BeyondGlossTrainerMixin:
 
     - Training batches come from the augmenting collator; evaluation and prediction batches from
       `eval_data_collator` (same processing without augmentation) when one is given.
+    - Each training example is augmented with its own generator, seeded by (seed, epoch, index), so that a run
+      resumed from any checkpoint, with any number of DataLoader workers, trains exactly as an uninterrupted one.
+    - Samples the training collator left out because they do not decode are logged, counted
+      (`train_skipped_samples`) and listed in `output_dir/skipped_samples.txt` at each save and at the end.
+    - A save that runs out of disk space fails with ENOSPC naming the checkpoint or output directory.
     - Resuming does not warn about tied weights, which checkpoints store once.
     - `push_to_hub` keeps the model card the training scripts write (`README.md` in the output directory) instead of
       replacing it with the Trainer's generic one.
