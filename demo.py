@@ -185,6 +185,7 @@ def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict,
         "--logging_steps", str(args.logging_steps), "--save_strategy", "no", "--report_to", "tensorboard",
         "--max_frames", str(args.max_frames), "--frame_sampling", "uniform", "--augment", str(args.augment).lower(),
         "--dataloader_num_workers", "0", "--decoded_clip_cache_mb", "4096", "--seed", str(args.seed),
+        "--overwrite_output_dir", "true",  # a rerun of the demo replaces its previous results
     ]
     logger.info("[%s] pre-training (%s epochs)", name, args.pretrain_epochs)
     pretrain_dir = work_dir / f"{name}_pretrain"

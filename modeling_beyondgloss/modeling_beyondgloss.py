@@ -739,15 +739,43 @@ class BeyondGlossPreTrainedModel(PreTrainedModel):
         return super().save_pretrained(*args, **kwargs)
 
     def _validate_video_inputs(self, pixel_values, pixel_mask):
+        # Inputs that can only give garbage (an empty translation, a cryptic DINOv2 shape error) are refused here.
         if pixel_values is None or pixel_values.ndim != 5:
             shape = None if pixel_values is None else tuple(pixel_values.shape)
             raise ValueError(f"pixel_values must be a (batch, frames, 3, height, width) tensor, got {shape}.")
+        if not pixel_values.is_floating_point():
+            raise ValueError(
+                f"pixel_values are {pixel_values.dtype}, i.e. raw pixels: pass the video through the processor "
+                "(AutoProcessor / BeyondGlossProcessor), which rescales and normalises them to float."
+            )
+        channels = self.config.vision_config.num_channels
+        if pixel_values.shape[2] != channels:
+            layout = (
+                " They look channels-last: use pixel_values.permute(0, 1, 4, 2, 3), or the processor."
+                if pixel_values.shape[-1] == channels
+                else ""
+            )
+            raise ValueError(
+                f"pixel_values {tuple(pixel_values.shape)} must be (batch, frames, {channels}, height, width) with "
+                f"{channels} colour channels, got {pixel_values.shape[2]}.{layout}"
+            )
         if pixel_mask is None:
             pixel_mask = torch.ones(pixel_values.shape[:2], dtype=torch.bool, device=pixel_values.device)
         if pixel_mask.shape != pixel_values.shape[:2]:
             raise ValueError(f"pixel_mask {tuple(pixel_mask.shape)} must match pixel_values' (batch, frames).")
-        if not pixel_mask.bool().any(dim=1).all():
-            raise ValueError("Every video needs at least one valid frame in pixel_mask.")
+        empty = (~pixel_mask.bool().any(dim=1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(
+                f"Batch row(s) {empty} have no valid frame in pixel_mask; every video needs at least one (drop "
+                "empty videos from the batch)."
+            )
+        finite = torch.isfinite(pixel_values).flatten(2).all(dim=2) | ~pixel_mask.bool()
+        if not finite.all():
+            rows = (~finite.all(dim=1)).nonzero().flatten().tolist()
+            raise ValueError(
+                f"pixel_values of batch row(s) {rows} hold NaN or infinite values; check the video decoding or the "
+                "processor's normalisation (a zero image_std) for those videos."
+            )
         return pixel_mask
 
     @classmethod

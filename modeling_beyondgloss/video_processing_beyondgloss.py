@@ -540,9 +540,14 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
         return self.preprocess(videos, **kwargs)
 
     def transform_batch(
-        self, clips: list[torch.Tensor], training: bool = False, generator: torch.Generator | None = None
+        self,
+        clips: list[torch.Tensor],
+        training: bool = False,
+        generator: torch.Generator | list[torch.Generator | None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Transform decoded clips straight into one zero-padded batch.
+
+        `generator` is one generator for the whole batch, or a list with one per clip.
 
         Returns:
             `pixel_values` `(batch, longest clip, 3, height, width)` float32 and `pixel_mask` `(batch, longest clip)`
@@ -557,8 +562,9 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
         lengths = [clip.shape[0] for clip in clips]
         pixel_values = torch.empty(len(clips), max(lengths), 3, height, width)
         pixel_mask = torch.zeros(len(clips), max(lengths), dtype=torch.long)
-        for row, (clip, length) in enumerate(zip(clips, lengths)):
-            self.transform_clip(clip, training=training, generator=generator, out=pixel_values[row, :length])
+        generators = generator if isinstance(generator, (list, tuple)) else [generator] * len(clips)
+        for row, (clip, length, clip_generator) in enumerate(zip(clips, lengths, generators)):
+            self.transform_clip(clip, training=training, generator=clip_generator, out=pixel_values[row, :length])
             pixel_values[row, length:].zero_()
             pixel_mask[row, :length] = 1
         return pixel_values, pixel_mask

@@ -228,3 +228,21 @@ def test_decoded_clip_cache_decodes_each_clip_once(tokenizer, examples, monkeypa
     small = BeyondGlossDataCollator(processor=processor, decoded_clip_cache_mb=0.01)
     small(examples)
     assert len(small._decoded_clips) == 1 and list(small._decoded_clips)[0][0] == examples[2]["video"]
+
+
+def test_undecodable_examples_are_left_out_when_asked(tokenizer, examples, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    examples[1] = {**examples[1], "frames": None, "video": str(broken)}
+    strict = BeyondGlossDataCollator(make_processor(tokenizer), training=True)
+    with pytest.raises(ValueError, match="Cannot decode video .*broken.mp4"):
+        strict(examples)
+
+    collator = BeyondGlossDataCollator(make_processor(tokenizer), training=True, skip_undecodable=True)
+    batch = collator(examples)
+    assert batch["pixel_values"].shape[0] == batch["labels"].shape[0] == batch["hand_features"].shape[0] == 2
+    [(name, error)] = batch["skipped_samples"]
+    assert name == "dev/sample-b" and "broken.mp4" in error
+    assert "skipped_samples" not in collator([examples[0], examples[2]])
+    with pytest.raises(ValueError, match="No example of the batch could be decoded:\n  dev/sample-b: Cannot"):
+        collator([examples[1]])

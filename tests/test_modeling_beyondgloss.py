@@ -322,6 +322,51 @@ def test_sign_attention_mask_matches_the_temporal_encoder(tester):
     assert not any(name.startswith("encode_video") for name, _ in model.named_modules())
 
 
+def _corrupt(inputs, case):
+    pixel_values, pixel_mask = inputs["pixel_values"], inputs["pixel_mask"].clone()
+    if case == "nan":
+        pixel_values = pixel_values.clone()
+        pixel_values[1, 0, 0, 0, 0] = float("nan")
+    elif case == "inf":
+        pixel_values = pixel_values.clone()
+        pixel_values[2, 1] = float("inf")
+    elif case == "uint8":
+        pixel_values = (pixel_values.clamp(0, 1) * 255).to(torch.uint8)
+    elif case == "channels_last":
+        pixel_values = pixel_values.permute(0, 1, 3, 4, 2)
+    elif case == "one_channel":
+        pixel_values = pixel_values[:, :, :1]
+    elif case == "empty_row":
+        pixel_mask[2] = 0
+    return pixel_values, pixel_mask
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("nan", r"batch row\(s\) \[1\] hold NaN"),
+        ("inf", r"batch row\(s\) \[2\] hold NaN or infinite"),
+        ("uint8", r"torch.uint8.*through the processor"),
+        ("channels_last", r"got 56\. They look channels-last: use pixel_values.permute\(0, 1, 4, 2, 3\)"),
+        ("one_channel", r"3 colour channels, got 1\.$"),
+        ("empty_row", r"Batch row\(s\) \[2\] have no valid frame"),
+    ],
+)
+def test_inputs_that_can_only_give_garbage_are_refused(tester, case, message):
+    pixel_values, pixel_mask = _corrupt(tester.translation_inputs(), case)
+    translation = BeyondGlossForConditionalGeneration(tester.config).eval()
+    with pytest.raises(ValueError, match=message):
+        translation.generate(pixel_values=pixel_values, pixel_mask=pixel_mask, num_beams=1, max_new_tokens=3)
+    with pytest.raises(ValueError, match=message):
+        BeyondGlossForPreTraining(tester.config)(pixel_values=pixel_values, pixel_mask=pixel_mask)
+
+
+def test_non_finite_values_in_padded_frames_are_ignored(tester):
+    inputs = tester.translation_inputs()
+    inputs["pixel_values"][1, -1] = float("nan")  # a padded frame (pixel_mask 0)
+    BeyondGlossModel(tester.config)(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Trainable parameters, padding, frozen parts
 # ------------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,12 @@
 """End-to-end tests of `run_pretrain.py` and `run_translation.py` on a tiny SynthSign corpus."""
 
+import argparse
 import json
+import logging
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,6 +19,8 @@ from safetensors.torch import load_file
 
 import run_pretrain
 import run_translation
+from datasets_scripts import load_sign_dataset
+from training_beyondgloss.outputs import resolve_checkpoint
 
 
 COMMON_FLAGS = [
@@ -217,3 +224,185 @@ def test_model_card_metadata_parses_back(tmp_path, dataset_name, license, synths
     assert results[("test", "BLEU-4")].metric_config == "sacreBLEU tokenize=13a"
     assert ("SynthSign is this package's procedural signer" in card.text) == synthsign_note
     assert 'pipeline("sign-language-translation", model="someone/beyondgloss-test"' in card.text
+
+
+KILL_AFTER_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    from transformers import TrainerCallback
+    from training_beyondgloss import trainers
+
+    class KillAfterSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == int(os.environ["KILL_AFTER_STEP"]):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    init = trainers._BeyondGlossTrainerMixin.__init__
+
+    def init_with_kill(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if "KILL_AFTER_STEP" in os.environ:
+            self.add_callback(KillAfterSave())
+
+    trainers._BeyondGlossTrainerMixin.__init__ = init_with_kill
+    script = __import__(sys.argv[1])
+    script.main(sys.argv[2:])
+""")
+
+
+def run_script_in_subprocess(repo_root, script, flags, kill_after_step=None):
+    env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
+    if kill_after_step is not None:
+        env["KILL_AFTER_STEP"] = str(kill_after_step)
+    return subprocess.run([sys.executable, "-c", KILL_AFTER_SAVE, script, *flags], capture_output=True, text=True,
+                          cwd=repo_root, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("script", ["run_translation", "run_pretrain"])
+def test_run_killed_after_a_mid_epoch_checkpoint_resumes_exactly(corpus, repo_root, tmp_path, script):
+    # 8 examples in batches of 2: 4 steps an epoch, killed after step 3 and resumed into the second epoch, where the
+    # augmentation of each example changes. The resumed run loads its examples in a DataLoader worker.
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--do_train", "--num_train_epochs", "2", "--save_steps", "3", *COMMON_FLAGS,
+        "--per_device_train_batch_size", "2",
+    ]
+    if script == "run_pretrain":
+        flags += ["--description_encoder", corpus["encoder"]]
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    result = run_script_in_subprocess(repo_root, script, [*flags, "--output_dir", str(uninterrupted)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_script_in_subprocess(repo_root, script, [*flags, "--output_dir", str(interrupted)], 3)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+    assert not (interrupted / "model.safetensors").exists()
+    result = run_script_in_subprocess(repo_root, script, [
+        *flags, "--output_dir", str(interrupted), "--resume_from_checkpoint", "last", "--dataloader_num_workers", "1",
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    expected = load_file(uninterrupted / "model.safetensors")
+    resumed = load_file(interrupted / "model.safetensors")
+    assert expected.keys() == resumed.keys()
+    differing = [name for name in expected if not torch.equal(expected[name], resumed[name])]
+    assert not differing, f"{len(differing)} of {len(expected)} tensors differ, e.g. {differing[:3]}"
+
+
+def test_training_into_a_finished_run_is_refused_unless_overwriting(corpus, repo_root, tmp_path):
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--output_dir", str(tmp_path), "--do_train", "--max_steps", "2", "--save_steps", "1", *COMMON_FLAGS,
+    ]
+    run_translation.main(flags)
+    finished = (tmp_path / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError) as refusal:
+        run_translation.main(flags)
+    message = str(refusal.value)
+    assert str(tmp_path) in message and "model.safetensors" in message
+    assert "--resume_from_checkpoint" in message and "--overwrite_output_dir" in message
+    assert (tmp_path / "model.safetensors").read_bytes() == finished
+
+    (tmp_path / "model.safetensors").unlink()  # what a run killed after its checkpoints leaves
+    with pytest.raises(FileExistsError, match="checkpoints of an unfinished run \\(checkpoint-1, checkpoint-2\\)"):
+        run_translation.main(flags)
+
+    run_translation.main([*flags, "--max_steps", "1", "--overwrite_output_dir", "true"])
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 1
+    assert sorted(path.name for path in tmp_path.glob("checkpoint-*")) == ["checkpoint-1"]
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(corpus, repo_root, tmp_path_factory):
+    """The flags of a 2-step translation run saving after each step, and its output directory."""
+    output_dir = tmp_path_factory.mktemp("two_checkpoints")
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--do_train", "--max_steps", "2", "--save_steps", "1", *COMMON_FLAGS,
+    ]
+    run_translation.main([*flags, "--output_dir", str(output_dir)])
+    return flags, output_dir
+
+
+def interrupted_copy(two_checkpoints, tmp_path, damage):
+    """What a run leaves when `damage` strikes its second checkpoint: both checkpoints, no final model."""
+    _, source = two_checkpoints
+    for name in ("checkpoint-1", "checkpoint-2"):
+        shutil.copytree(source / name, tmp_path / name)
+    checkpoint = tmp_path / "checkpoint-2"
+    if damage == "no trainer_state.json":
+        (checkpoint / "trainer_state.json").unlink()
+    else:
+        path = checkpoint / damage
+        path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("model.safetensors", r"model.safetensors is truncated: \d+ bytes where its header promises \d+"),
+        ("optimizer.pt", r"optimizer.pt is truncated or corrupt"),
+        ("trainer_state.json", r"trainer_state.json is truncated or unreadable"),
+        ("no trainer_state.json", r"no trainer_state.json, so its save did not finish"),
+    ],
+)
+def test_resume_from_last_passes_over_an_incomplete_checkpoint(two_checkpoints, tmp_path, caplog, damage, reason):
+    interrupted_copy(two_checkpoints, tmp_path, damage)
+    arguments = argparse.Namespace(resume_from_checkpoint="last", output_dir=str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="training_beyondgloss.outputs"):
+        assert resolve_checkpoint(arguments) == str(tmp_path / "checkpoint-1")
+    assert re.search(f"Passing over {re.escape(str(tmp_path / 'checkpoint-2'))}: .*{reason}", caplog.text)
+
+    arguments.resume_from_checkpoint = str(tmp_path / "checkpoint-2")
+    with pytest.raises(ValueError, match=reason):
+        resolve_checkpoint(arguments)
+
+
+def test_run_resumes_from_the_newest_complete_checkpoint(two_checkpoints, tmp_path):
+    flags, source = two_checkpoints
+    interrupted_copy(two_checkpoints, tmp_path, "optimizer.pt")
+    run_translation.main([*flags, "--output_dir", str(tmp_path), "--resume_from_checkpoint", "last"])
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 2
+    expected, resumed = load_file(source / "model.safetensors"), load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(expected[name], resumed[name]) for name in expected)
+
+
+def test_a_save_that_runs_out_of_space_says_so(two_checkpoints, repo_root, tmp_path):
+    flags, _ = two_checkpoints
+    # A 2 MiB file system, mounted in a user namespace, holds the model of a checkpoint but not its optimizer state.
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {probe.stderr.strip()}")
+    output_dir = mount / "run"
+    script = f'mount -t tmpfs -o size=2m tmpfs {mount} && exec {sys.executable} -c "$0" "$@"'
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, KILL_AFTER_SAVE, "run_translation", *flags,
+         "--output_dir", str(output_dir)],
+        capture_output=True, text=True, cwd=repo_root, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("OSError: [Errno 28] No space left on device while saving"), result.stderr[-3000:]
+    assert error.endswith(f"passes over this incomplete save: '{output_dir / 'checkpoint-1'}'")
+
+
+def test_training_leaves_out_a_sample_that_does_not_decode(corpus, repo_root, tmp_path):
+    data_dir = tmp_path / "synthsign"
+    shutil.copytree(corpus["data_dir"], data_dir)
+    load_sign_dataset("synthsign", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), drop_invalid=False)
+    # Damaged after the corpus was checked and cached, e.g. on a flaky network file system.
+    broken = sorted((data_dir / "videos" / "train").glob("*.mp4"))[0]
+    broken.write_bytes(broken.read_bytes()[:100])
+    flags = [
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), "--data_dir", str(data_dir),
+        "--dataset_cache_dir", str(tmp_path / "cache"), "--do_train", "--max_steps", "2", *COMMON_FLAGS,
+    ]
+    metrics = run_translation.main([*flags, "--output_dir", str(tmp_path / "skipping")])
+    assert metrics["train_skipped_samples"] == 1
+    [line] = (tmp_path / "skipping" / "skipped_samples.txt").read_text().splitlines()
+    assert broken.stem in line and f"Cannot decode video {broken}" in line
+
+    with pytest.raises(ValueError, match=f"Cannot decode video {re.escape(str(broken))}"):
+        run_translation.main([*flags, "--output_dir", str(tmp_path / "strict"), "--skip_undecodable_samples", "false"])

@@ -12,6 +12,8 @@ import datasets
 import transformers
 from transformers import HfArgumentParser, set_seed
 
+from .outputs import check_output_dir
+
 
 __all__ = [
     "REFERENCE_OPTIMISATION",
@@ -80,6 +82,16 @@ class DataArguments:
                   "fits is decoded once rather than every epoch (0: off; with dataloader workers, add "
                   "--dataloader_persistent_workers)."},
     )
+    skip_undecodable_samples: bool = field(
+        default=True,
+        metadata={"help": "During training, leave out a sample whose video fails to decode (logged, counted and "
+                  "listed in output_dir/skipped_samples.txt) instead of stopping; false makes it fatal."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Train into an --output_dir that already holds a trained model or checkpoints, replacing "
+                  "them (without it, such a run is refused)."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training samples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only this many evaluation samples."})
     max_predict_samples: int | None = field(default=None, metadata={"help": "Use only this many test samples."})
@@ -134,5 +146,7 @@ def start_run(dataclass_types, argv=None, paper_defaults=None):
     setup_logging(training_args)
     if training_args.remove_unused_columns:
         raise ValueError("--remove_unused_columns must stay False: the collator reads the dataset's video columns.")
+    data_args = next(argument for argument in arguments if isinstance(argument, DataArguments))
+    check_output_dir(training_args, data_args.overwrite_output_dir)
     set_seed(training_args.seed)
     return arguments

@@ -149,7 +149,9 @@ def trainer_inputs(dataset, processor, task: str, data_args: DataArguments, trai
     return {
         "train_dataset": dataset["train"] if training_args.do_train else None,
         "eval_dataset": dataset["validation"] if training_args.do_eval and "validation" in dataset else None,
-        "data_collator": BeyondGlossDataCollator(training=True, **options),
+        "data_collator": BeyondGlossDataCollator(
+            training=True, skip_undecodable=data_args.skip_undecodable_samples, **options
+        ),
         "eval_data_collator": BeyondGlossDataCollator(training=False, **options),
         "processing_class": processor,
     }

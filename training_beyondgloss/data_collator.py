@@ -20,6 +20,12 @@ from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoPr
 logger = logging.getLogger(__name__)
 
 TASKS = ("translation", "pretraining")
+# Key of the per-example augmentation seed that the trainers add to training examples.
+AUGMENTATION_SEED = "augmentation_seed"
+# Batch key listing the examples left out because they did not decode; the trainers take it out of the batch.
+SKIPPED_SAMPLES = "skipped_samples"
+# What decoding raises for a missing, truncated or corrupt video or frame.
+DECODE_ERRORS = (OSError, ValueError, RuntimeError)
 
 
 @dataclass
@@ -37,6 +43,8 @@ class BeyondGlossDataCollator:
     `(batch, frames)` long when any example has hand features. Hand features are taken at the source frames the
     video processor kept, so they stay aligned with `pixel_values` under truncation, uniform sampling or fps
     resampling; `hand_mask` is 1 where the frame is real, a hand was found, and the features cover that frame.
+    An example with an `augmentation_seed` (the trainers add one to training examples) is cropped and augmented with
+    a generator seeded by it.
 
     Args:
         processor ([`BeyondGlossProcessor`], *optional*):
@@ -53,6 +61,9 @@ class BeyondGlossDataCollator:
             Sentences are truncated to this many tokens; `None` keeps them whole.
         label_pad_token_id (`int`, *optional*, defaults to -100):
             Value of padded label positions, ignored by the loss.
+        skip_undecodable (`bool`, *optional*, defaults to `False`):
+            Leave out of the batch an example whose video or frames fail to decode, and name it in the batch's
+            `skipped_samples` list of `(name, error)` instead of failing; the trainers log, count and record these.
         decoded_clip_cache_mb (`float`, *optional*, defaults to 0):
             Keep up to this many megabytes of decoded clips in memory (least recently used first out), per
             DataLoader worker (workers must persist across epochs to keep theirs). Decoding does not depend on the
@@ -68,6 +79,7 @@ class BeyondGlossDataCollator:
     max_target_length: int | None = 128
     label_pad_token_id: int = -100
     decoded_clip_cache_mb: float = 0
+    skip_undecodable: bool = False
     _warned_short_hand_features: bool = field(default=False, init=False, repr=False)
     _decoded_clips: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
     _decoded_clip_bytes: int = field(default=0, init=False, repr=False)
@@ -84,15 +96,39 @@ class BeyondGlossDataCollator:
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not examples:
             raise ValueError("Cannot collate an empty list of examples.")
-        decoded = [self._decode(example) for example in examples]
+        decoded, kept, skipped = [], [], []
+        for example in examples:
+            try:
+                decoded.append(self._decode(example))
+                kept.append(example)
+            except DECODE_ERRORS as error:
+                if not self.skip_undecodable:
+                    raise
+                skipped.append((str(example.get("id") or _name(example)), str(error)))
+        if not kept:
+            details = "".join(f"\n  {name}: {error}" for name, error in skipped)
+            raise ValueError(f"No example of the batch could be decoded:{details}")
+        examples = kept
         pixel_values, pixel_mask = self.video_processor.transform_batch(
-            [clip.frames for clip in decoded], training=self.training
+            [clip.frames for clip in decoded], training=self.training, generator=self._generators(examples)
         )
         batch = {"pixel_values": pixel_values, "pixel_mask": pixel_mask}
         batch.update(self._tokenize(examples))
         batch.update(self._description_inputs(examples))
         batch.update(self._hand_inputs(examples, [clip.frame_indices for clip in decoded], pixel_mask.shape[1]))
+        if skipped:
+            batch[SKIPPED_SAMPLES] = skipped
         return batch
+
+    def _generators(self, examples: list[dict[str, Any]]) -> list[torch.Generator | None] | None:
+        """One generator per example that carries an augmentation seed, so that its crop and augmentation do not
+        depend on what else drew random numbers before; the global generator otherwise."""
+        if not self.training or all(AUGMENTATION_SEED not in example for example in examples):
+            return None
+        return [
+            torch.Generator().manual_seed(example[AUGMENTATION_SEED]) if AUGMENTATION_SEED in example else None
+            for example in examples
+        ]
 
     def _decode(self, example: dict[str, Any]):
         source = example.get("video") or example.get("frames")

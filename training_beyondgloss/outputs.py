@@ -4,32 +4,163 @@ model repository."""
 import json
 import logging
 import os
+import re
+import shutil
+import struct
+import zipfile
 from pathlib import Path
 
 from transformers import Seq2SeqTrainer
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .model_card import write_model_card
 
 
-__all__ = ["finish_run", "log_and_save_metrics", "resolve_checkpoint", "train_and_save"]
+__all__ = [
+    "check_output_dir",
+    "checkpoint_problem",
+    "finish_run",
+    "log_and_save_metrics",
+    "resolve_checkpoint",
+    "train_and_save",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_checkpoint(training_args) -> str | None:
-    """The checkpoint `--resume_from_checkpoint` names: a path, or `last`/`true` for the newest `checkpoint-*` in
-    `--output_dir`."""
-    checkpoint = training_args.resume_from_checkpoint
-    if checkpoint is None or checkpoint.lower() not in ("last", "true"):
-        return checkpoint
-    last = get_last_checkpoint(training_args.output_dir) if os.path.isdir(training_args.output_dir) else None
-    if last is None:
-        raise FileNotFoundError(
-            f"--resume_from_checkpoint {checkpoint}: no checkpoint-* in {training_args.output_dir}."
+MODEL_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def _previous_run(output_dir: str) -> tuple[list[str], list[str]]:
+    """The model files and `checkpoint-*` folders a previous run left in `output_dir`."""
+    if not os.path.isdir(output_dir):
+        return [], []
+    models = [name for name in MODEL_FILES if os.path.isfile(os.path.join(output_dir, name))]
+    checkpoints = sorted(
+        name for name in os.listdir(output_dir)
+        if name.startswith(f"{PREFIX_CHECKPOINT_DIR}-") and os.path.isdir(os.path.join(output_dir, name))
+    )
+    return models, checkpoints
+
+
+def check_output_dir(training_args, overwrite: bool) -> None:
+    """Refuse to train into an output directory holding a previous run's model or checkpoints, unless resuming or
+    told to overwrite; with `overwrite`, the old checkpoints are removed so that `last` never picks one of them."""
+    if not training_args.do_train or training_args.resume_from_checkpoint is not None:
+        return
+    models, checkpoints = _previous_run(training_args.output_dir)
+    if not models and not checkpoints:
+        return
+    if not overwrite:
+        if models:
+            held = f"a trained model ({', '.join(models)})"
+        else:
+            held = f"checkpoints of an unfinished run ({', '.join(checkpoints)})"
+        raise FileExistsError(
+            f"{training_args.output_dir} already holds {held}; training would overwrite it. Continue that run with "
+            "--resume_from_checkpoint last (or a checkpoint folder), replace it with --overwrite_output_dir true, or "
+            "choose another --output_dir."
         )
-    logger.info("Resuming from %s", last)
-    return last
+    if training_args.process_index == 0:
+        for name in checkpoints:
+            logger.info("--overwrite_output_dir: removing %s", os.path.join(training_args.output_dir, name))
+            shutil.rmtree(os.path.join(training_args.output_dir, name))
+
+
+def resolve_checkpoint(training_args) -> str | None:
+    """The checkpoint `--resume_from_checkpoint` names: a path, or `last`/`true` for the newest complete
+    `checkpoint-*` in `--output_dir` (incomplete or unreadable ones are passed over, with the reason logged)."""
+    checkpoint = training_args.resume_from_checkpoint
+    if checkpoint is None:
+        return None
+    if checkpoint.lower() not in ("last", "true"):
+        problem = checkpoint_problem(checkpoint)
+        if problem is not None:
+            raise ValueError(f"--resume_from_checkpoint {checkpoint}: {problem}.")
+        return checkpoint
+    output_dir = training_args.output_dir
+    candidates = []
+    if os.path.isdir(output_dir):
+        candidates = [
+            os.path.join(output_dir, name)
+            for name in os.listdir(output_dir)
+            if re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-\d+", name) and os.path.isdir(os.path.join(output_dir, name))
+        ]
+    passed_over = []
+    for candidate in sorted(candidates, key=lambda path: int(path.rsplit("-", 1)[1]), reverse=True):
+        problem = checkpoint_problem(candidate)
+        if problem is None:
+            logger.info("Resuming from %s", candidate)
+            return candidate
+        logger.warning("Passing over %s: %s.", candidate, problem)
+        passed_over.append(f"{candidate}: {problem}")
+    details = "".join(f"\n  {line}" for line in passed_over)
+    raise FileNotFoundError(
+        f"--resume_from_checkpoint {checkpoint}: no {'complete ' if passed_over else ''}checkpoint-* in "
+        f"{output_dir}.{details}"
+    )
+
+
+def checkpoint_problem(checkpoint: str) -> str | None:
+    """Why `checkpoint` cannot be resumed from (a missing, truncated or unreadable file), or `None`.
+
+    The Trainer writes `trainer_state.json` last, so its absence marks a save that did not finish; the other files
+    are checked for the truncation a kill or a full disk leaves: a safetensors file shorter than its header says,
+    a torch zip archive without its closing directory.
+    """
+    if not os.path.isdir(checkpoint):
+        return "no such directory"
+    state = os.path.join(checkpoint, TRAINER_STATE_NAME)
+    if not os.path.isfile(state):
+        return f"no {TRAINER_STATE_NAME}, so its save did not finish"
+    try:
+        with open(state) as handle:
+            json.load(handle)
+    except (OSError, ValueError) as error:
+        return f"{state} is truncated or unreadable ({error})"
+    files = sorted(str(path) for path in Path(checkpoint).rglob("*") if path.is_file())
+    if not any(WEIGHT_FILE.fullmatch(os.path.basename(path)) for path in files):
+        return "it holds no model weights"
+    for path in files:
+        problem = _file_problem(path)
+        if problem is not None:
+            return f"{path} {problem}"
+    return None
+
+
+# The model's weights as save_pretrained, PEFT or DeepSpeed write them.
+WEIGHT_FILE = re.compile(r"(model|pytorch_model|adapter_model)(-[\w-]+)?\.(safetensors|bin)|.*_model_states\.pt")
+
+
+def _file_problem(path: str) -> str | None:
+    size = os.path.getsize(path)
+    if path.endswith(".safetensors"):
+        with open(path, "rb") as handle:
+            prefix = handle.read(8)
+            if len(prefix) < 8:
+                return f"is truncated ({size} bytes)"
+            header_size = struct.unpack("<Q", prefix)[0]
+            try:
+                header = json.loads(handle.read(header_size))
+            except ValueError:
+                return f"is truncated or corrupt: its header does not parse ({size} bytes)"
+        ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+        data_size = max(ends, default=0)
+        expected = 8 + header_size + data_size
+        if size != expected:
+            return f"is truncated: {size} bytes where its header promises {expected}"
+    elif path.endswith((".pt", ".pth", ".bin")):
+        with open(path, "rb") as handle:
+            is_zip = handle.read(2) == b"PK"
+        if size == 0:
+            return "is empty"
+        if is_zip:  # torch.save's format; legacy pickles have no directory to check
+            try:
+                zipfile.ZipFile(path).close()
+            except (zipfile.BadZipFile, OSError) as error:
+                return f"is truncated or corrupt ({error}, {size} bytes)"
+    return None
 
 
 def log_and_save_metrics(trainer, split: str, metrics: dict) -> None:

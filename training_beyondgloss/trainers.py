@@ -1,17 +1,103 @@
 """Trainers for BeyondGloss pre-training and translation fine-tuning."""
 
 import contextlib
+import errno
 import logging
 import os
+import shutil
 
 import numpy as np
 import torch
+from accelerate.data_loader import SeedableRandomSampler
+from accelerate.utils import gather_object
+from torch.utils.data import Dataset, RandomSampler, Sampler
 from transformers import Seq2SeqTrainer, Trainer
+from transformers.trainer_pt_utils import BatchRebalanceSampler
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
+
+from .data_collator import AUGMENTATION_SEED, SKIPPED_SAMPLES
 
 
 logger = logging.getLogger(__name__)
 
 LOSS_TERMS = ("loss_align", "loss_desc", "loss_hand")
+SKIPPED_SAMPLES_FILE = "skipped_samples.txt"
+
+
+# How a write that ran out of space surfaces: an OSError from Python, safetensors' message, and torch.save's zip
+# writer, which loses the errno ("unexpected pos 107136 vs 107028").
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_MESSAGES = ("No space left on device", "StorageFull", "unexpected pos", "file write failed")
+
+
+@contextlib.contextmanager
+def _explain_disk_full(path: str):
+    """Turn the errors a full disk gives while saving into one that says so and names `path`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        full = getattr(error, "errno", None) in _DISK_FULL_ERRNOS or any(
+            message in str(error) for message in _DISK_FULL_MESSAGES
+        )
+        if not full or getattr(error, "filename", None) == path:
+            raise
+        existing = path
+        while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        free = shutil.disk_usage(existing).free / 2**20
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device while saving (writing stopped with: {error}; {free:.1f} MiB free there). "
+            "Free some space or choose another --output_dir, then resume with --resume_from_checkpoint last, "
+            "which passes over this incomplete save",
+            path,
+        ) from error
+
+
+class _EpochIndexSampler(Sampler):
+    """Yields `(epoch, index)` for each index of `sampler`, so that the dataset knows which epoch it serves: a
+    DataLoader worker's copy of the dataset does not see the Trainer's `set_epoch`, but it does see the keys."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        epoch = self.epoch
+        for index in self.sampler:
+            yield epoch, index
+
+    def __len__(self):
+        return len(self.sampler)
+
+
+class _AugmentationSeededDataset(Dataset):
+    """The training split with, in each example, the seed of its augmentation drawn from (seed, epoch, index).
+
+    The collator augments each example with its own generator rather than the global one, so an example is augmented
+    the same way whether the run was interrupted and resumed or not and whichever DataLoader worker decodes it, and
+    the global generator (dropout) is left to the Trainer, which restores it from the checkpoint.
+    """
+
+    def __init__(self, dataset, seed: int):
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            return self.dataset[key]
+        epoch, index = key
+        example = dict(self.dataset[index])
+        example[AUGMENTATION_SEED] = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+        return example
 
 
 class _BeyondGlossTrainerMixin:
@@ -19,6 +105,11 @@ class _BeyondGlossTrainerMixin:
 
     - Training batches come from the augmenting collator; evaluation and prediction batches from
       `eval_data_collator` (same processing without augmentation) when one is given.
+    - Each training example is augmented with its own generator, seeded by (seed, epoch, index), so that a run
+      resumed from any checkpoint, with any number of DataLoader workers, trains exactly as an uninterrupted one.
+    - Samples the training collator left out because they do not decode are logged, counted
+      (`train_skipped_samples`) and listed in `output_dir/skipped_samples.txt` at each save and at the end.
+    - A save that runs out of disk space fails with ENOSPC naming the checkpoint or output directory.
     - Resuming does not warn about tied weights, which checkpoints store once.
     - `push_to_hub` keeps the model card the training scripts write (`README.md` in the output directory) instead of
       replacing it with the Trainer's generic one.
@@ -32,6 +123,8 @@ class _BeyondGlossTrainerMixin:
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
         self.one_cycle = one_cycle
+        # Samples the collator left out because they did not decode, with the error: {name: error}.
+        self.skipped_samples = {}
 
     def get_decay_parameter_names(self, model) -> list[str]:
         return [name for name, _ in model.named_parameters()]
@@ -51,6 +144,41 @@ class _BeyondGlossTrainerMixin:
         self._created_lr_scheduler = True
         return self.lr_scheduler
 
+    def _prepare_inputs(self, inputs):
+        for name, error in inputs.pop(SKIPPED_SAMPLES, None) or ():
+            if name not in self.skipped_samples:
+                self.skipped_samples[name] = error
+            logger.warning(
+                "Skipped sample %s, which does not decode (%d skipped so far; --skip_undecodable_samples false makes "
+                "this fatal): %s", name, len(self.skipped_samples), error,
+            )
+        return super()._prepare_inputs(inputs)
+
+    def _write_skipped_samples(self):
+        """List the skipped samples of all processes in `output_dir/skipped_samples.txt`, one `name<TAB>error` a
+        line (kept from before a resume, since decoding fails the same way every time)."""
+        skipped = {}
+        for part in gather_object([self.skipped_samples]):
+            skipped.update(part)
+        path = os.path.join(self.args.output_dir, SKIPPED_SAMPLES_FILE)
+        if self.args.should_save and skipped:
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.writelines(f"{name}\t{error}\n" for name, error in sorted(skipped.items()))
+        return skipped
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        path = os.path.join(self.args.output_dir, SKIPPED_SAMPLES_FILE)
+        if resume_from_checkpoint is not None and os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                self.skipped_samples.update(line.rstrip("\n").split("\t", 1) for line in handle if "\t" in line)
+        result = super().train(resume_from_checkpoint, *args, **kwargs)
+        skipped = self._write_skipped_samples()
+        result.metrics["train_skipped_samples"] = len(skipped)
+        if skipped:
+            logger.warning("Skipped %d sample(s) that do not decode; see %s", len(skipped), path)
+        return result
+
     @contextlib.contextmanager
     def _evaluation_collator(self):
         if self.eval_data_collator is None:
@@ -61,6 +189,38 @@ class _BeyondGlossTrainerMixin:
             yield
         finally:
             self.data_collator = training_collator
+
+    def _save_checkpoint(self, model, trial):
+        checkpoint_folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        checkpoint = os.path.join(self._get_output_dir(trial=trial), checkpoint_folder)
+        with _explain_disk_full(checkpoint):
+            super()._save_checkpoint(model, trial)
+            self._write_skipped_samples()
+
+    def save_model(self, output_dir=None, _internal_call=False):
+        with _explain_disk_full(output_dir or self.args.output_dir):
+            super().save_model(output_dir, _internal_call)
+
+    def get_train_dataloader(self):
+        if self.train_dataset is None or not has_length(self.train_dataset):
+            return super().get_train_dataloader()
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return self._get_dataloader(
+            dataset=_AugmentationSeededDataset(self.train_dataset, seed),
+            description="Training",
+            batch_size=self._train_batch_size,
+            sampler_fn=self._get_train_sampler,
+            is_training=True,
+        )
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if not isinstance(train_dataset, _AugmentationSeededDataset) or isinstance(sampler, BatchRebalanceSampler):
+            return sampler
+        if type(sampler) is RandomSampler:
+            # What accelerate would make of it: a permutation seeded by (seed, epoch), not by the global generator.
+            sampler = SeedableRandomSampler(data_source=train_dataset, data_seed=train_dataset.seed)
+        return _EpochIndexSampler(sampler)
 
     def get_eval_dataloader(self, eval_dataset=None):
         with self._evaluation_collator():
