@@ -57,7 +57,7 @@ def read_description(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             content = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InvalidFileError(path, f"not a readable description JSON ({err})") from err
     if not isinstance(content, dict):
         raise InvalidFileError(path, f"expected a JSON object with a 'refined' field, got {type(content).__name__}")
