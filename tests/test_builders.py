@@ -707,6 +707,9 @@ def test_video_cut_at_a_packet_boundary(synth, tmp_path):
     video = synth / "videos" / "train" / "000000.mp4"
     write_noise_video(video)
     video.write_bytes(video.read_bytes()[: video_packets(video)[30][0]])
+    # Features for the 30 frames that decode, so nothing but the video is wrong.
+    features = {"hand_features": np.zeros((30, 288), np.float32)}
+    save_file(features, str(synth / "hand_features" / "train" / "000000.safetensors"))
     message = prepare_error("synthsign", tmp_path, data_dir=synth)
     assert f"[train] train/000000: {video}: video is truncated or corrupt" in message
     assert "its container declares 60 frames but holds 30 packets" in message
@@ -781,9 +784,9 @@ def test_corrupt_gzip_label_file(tmp_path):
 
 def test_corrupt_hand_feature_pickle(tmp_path):
     frames_dir = write_frames_corpus(tmp_path, ["dev/a"])
-    path = tmp_path / "hands" / "dev" / "a.xz"
+    path = tmp_path / "hands" / "dev" / "a.pkl"
     path.parent.mkdir(parents=True)
-    data = bytearray(lzma.compress(pickle.dumps({"features": np.ones((3, 288), np.float32)})))
+    data = bytearray(gzip.compress(pickle.dumps({"features": np.ones((3, 288), np.float32)})))
     data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8
     path.write_bytes(bytes(data))
     hands = path.parents[1]
