@@ -6,6 +6,7 @@ preprocessing tools and SynthSign use it through this module, so every part of t
 """
 
 import os
+import struct
 
 import av
 import numpy as np
@@ -79,7 +80,7 @@ def _count_decoded_frames(path: str, convert: bool = False) -> int:
                     frame.to_ndarray(format="rgb24")
                 count += 1
     except av.FFmpegError as err:
-        of_announced = f" of the {announced} it announces" if announced else ""
+        of_announced = f" of {announced} declared" if announced else ""
         raise InvalidFileError(
             path, f"video is truncated or corrupt: decoding failed after {count}{of_announced} frames ({err})"
         ) from err
@@ -153,6 +154,16 @@ def list_frame_folder(folder: str) -> list[str]:
         raise InvalidFileError(folder, f"frame folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})") from err
 
 
+def _png_size(path: str) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR chunk, None for any other file. A corpus has millions of frames: this is
+    several times faster than letting PIL identify each."""
+    with open(path, "rb") as handle:
+        header = handle.read(24)
+    if header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", header[16:24])
+
+
 def probe_frames(frames: list[str], full: bool = False) -> int:
     """Check that every listed frame file exists and has the size of the first (from its header), and that the first
     and last decode, or with `full` every one; return the number of frames."""
@@ -174,10 +185,12 @@ def probe_frames(frames: list[str], full: bool = False) -> int:
     first_size = None
     for path in frames:
         try:
-            with Image.open(path) as image:  # reads the header only
-                if path in decode:
-                    image.load()
-                size = image.size
+            size = None if path in decode else _png_size(path)
+            if size is None:
+                with Image.open(path) as image:  # reads the header only
+                    if path in decode:
+                        image.load()
+                    size = image.size
         except (OSError, SyntaxError, ValueError) as err:
             raise InvalidFileError(path, f"frame cannot be read as an image ({err})") from err
         if first_size is None:

@@ -826,6 +826,13 @@ def test_empty_manifest_names_the_file(tmp_path, content):
         load_sign_dataset("custom", data_dir=tmp_path, cache_dir=tmp_path / "c")
 
 
+def test_empty_label_file_names_the_file(tmp_path):
+    write_frames_corpus(tmp_path, ["dev/a"])
+    write_labels(tmp_path / "labels.test", [])
+    with pytest.raises(LabelFormatError, match=rf"{tmp_path / 'labels.test'}: the label file lists no samples"):
+        load_sign_dataset("csl_daily", data_dir=tmp_path, cache_dir=tmp_path / "c")
+
+
 def test_same_video_in_train_and_test_is_reported(tmp_path, caplog):
     write_video(tmp_path / "clip.mp4", 4)
     (tmp_path / "train.jsonl").write_text('{"id": "a", "video": "clip.mp4", "text": "eins"}\n')
@@ -838,7 +845,7 @@ def test_same_video_in_train_and_test_is_reported(tmp_path, caplog):
 
 @pytest.mark.parametrize("sample_id", ["../outside", "/etc/passwd", "a/../../outside"])
 def test_sample_id_outside_the_source_folder_is_refused(tmp_path, sample_id):
-    write_video(tmp_path / "outside.mp4", 4)
+    write_video(tmp_path / "data" / "outside.mp4", 4)  # where `videos/../outside` leads
     write_video(tmp_path / "data" / "videos" / "inside.mp4", 4)
     (tmp_path / "data" / "train.jsonl").write_text(
         json.dumps({"id": "inside", "text": "gut"}) + "\n" + json.dumps({"id": sample_id, "text": "böse"}) + "\n"

@@ -62,6 +62,8 @@ def read_gfslt_labels(path: str) -> list[dict]:
     expected = "a dict mapping sample names to {'name', 'gloss', 'text', 'length', 'imgs_path'} (GFSLT-VLP format)"
     if not isinstance(content, dict):
         raise LabelFormatError(f"{path}: expected {expected}, got a {type(content).__name__}.")
+    if not content:
+        raise LabelFormatError(f"{path}: the label file lists no samples.")
     entries = []
     for key, entry in content.items():
         if not isinstance(entry, dict) or "text" not in entry:
