@@ -248,4 +248,5 @@ def safe_load(file: str | os.PathLike | IO[bytes], max_bytes: int | None = None)
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, LookupError, AttributeError) as err:
-        raise ValueError(f"{source} is not a readable pickle ({type(err).__name__}: {err}).") from err
+        reason = str(err) or "the data ends early"
+        raise ValueError(f"{source} is not a readable pickle ({type(err).__name__}: {reason}).") from err
