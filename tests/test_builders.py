@@ -381,13 +381,13 @@ def test_empty_video(synth, tmp_path):
 
 
 def test_truncated_video(synth, tmp_path, asl_house):
-    # Fast-start layout (index first): a cut file still opens, and demuxing finds the missing frames.
+    # Fast-start layout (index first): a cut file still opens, and decoding finds the missing frames.
     video = synth / "videos" / "train" / "000000.mp4"
     data = Path(asl_house).read_bytes()
     video.write_bytes(data[: len(data) // 2])
     message = prepare_error("synthsign", tmp_path, data_dir=synth)
     assert f"[train] train/000000: {video}: video is truncated or corrupt" in message
-    assert "its container declares 73 frames but holds" in message
+    assert "decoding failed after 29 of 73 declared frames" in message
 
 
 def test_truncated_video_without_index(synth, tmp_path):
@@ -712,7 +712,7 @@ def test_video_cut_at_a_packet_boundary(synth, tmp_path):
     save_file(features, str(synth / "hand_features" / "train" / "000000.safetensors"))
     message = prepare_error("synthsign", tmp_path, data_dir=synth)
     assert f"[train] train/000000: {video}: video is truncated or corrupt" in message
-    assert "its container declares 60 frames but holds 30 packets" in message
+    assert "its container declares 60 frames but only 30 decode" in message
 
 
 def test_corrupt_packets_in_the_middle_need_full_verification(synth, tmp_path):
