@@ -185,7 +185,7 @@ def probe_frames(frames: list[str], full: bool = False) -> int:
         try:
             size = None if path in decode else _png_size(path)
             if size is None:
-                with Image.open(path) as image:  # reads the header only
+                with Image.open(path) as image:  # opening reads the header, `load` decodes
                     if path in decode:
                         image.load()
                     size = image.size
