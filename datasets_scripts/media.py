@@ -6,6 +6,7 @@ preprocessing tools and SynthSign use it through this module, so every part of t
 """
 
 import os
+import struct
 
 import av
 import numpy as np
@@ -16,6 +17,7 @@ from modeling_beyondgloss.video_processing_beyondgloss import (
     VIDEO_EXTENSIONS,
     BeyondGlossVideoProcessor,
     count_video_packets,
+    is_truncated,
     list_frame_files,
     natural_sort_key,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "probe_frames",
     "probe_video",
     "segment_bounds",
+    "verify_video",
 ]
 
 # Frames per description segment: the descriptor describes each 16-frame segment of a video.
@@ -65,17 +68,26 @@ def segment_bounds(num_frames: int, segment_frames: int = SEGMENT_FRAMES) -> lis
     return list(zip(starts, [*starts[1:], num_frames]))
 
 
-def _count_decoded_frames(path: str, announced: int) -> int:
-    count = 0
+def _count_decoded_frames(path: str, convert: bool = False) -> int:
+    """Decode every frame (and with `convert`, turn each into RGB pixels as training does); a stream shorter than
+    the container declares is truncated by the rule the training-time decoder applies."""
+    count = announced = 0
     try:
         with av.open(path) as container:
-            for _ in container.decode(video=0):
+            announced = container.streams.video[0].frames
+            for frame in container.decode(video=0):
+                if convert:
+                    frame.to_ndarray(format="rgb24")
                 count += 1
     except av.FFmpegError as err:
-        of_announced = f" of the {announced} it announces" if announced else ""
+        of_announced = f" of {announced} declared" if announced else ""
         raise InvalidFileError(
             path, f"video is truncated or corrupt: decoding failed after {count}{of_announced} frames ({err})"
         ) from err
+    if announced > 0 and is_truncated(announced, count):
+        raise InvalidFileError(
+            path, f"video is truncated or corrupt: its container declares {announced} frames but only {count} decode"
+        )
     return count
 
 
@@ -84,8 +96,8 @@ def probe_video(path: str) -> int:
 
     Cheap by design: the container is opened, the first frame decoded and the packets of the video stream counted
     without decoding them. The container's frame count is used when it agrees with the packets; when it is absent
-    or disagrees (a lying header, a truncated file) every frame is decoded and counted, which also exposes
-    truncation.
+    or disagrees, every frame is decoded and counted, and a stream shorter than declared is a truncated file.
+    Corrupt packets past the first frame need `verify_video`.
 
     Raises:
         InvalidFileError: missing, empty, unreadable or truncated file, no video stream, no decodable frame.
@@ -119,7 +131,15 @@ def probe_video(path: str) -> int:
         packets = -1  # the demuxer stopped early: let decoding say how far the file goes
     if announced > 0 and packets == announced:
         return announced
-    return _count_decoded_frames(path, announced)
+    # A file cut at a packet boundary demuxes cleanly but short. Decoding settles it (a packet can hold two frames)
+    # by the rule the training-time decoder applies.
+    return _count_decoded_frames(path)
+
+
+def verify_video(path: str) -> int:
+    """`probe_video`, then decode every frame to RGB as training does; finds corrupt packets anywhere in the file."""
+    probe_video(path)
+    return _count_decoded_frames(path, convert=True)
 
 
 def list_frame_folder(folder: str) -> list[str]:
@@ -132,8 +152,19 @@ def list_frame_folder(folder: str) -> list[str]:
         raise InvalidFileError(folder, f"frame folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})") from err
 
 
-def probe_frames(frames: list[str]) -> int:
-    """Check that every listed frame file exists and the first and last decode; return the number of frames."""
+def _png_size(path: str) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR chunk, None for any other file. A corpus has millions of frames: this is
+    several times faster than letting PIL identify each."""
+    with open(path, "rb") as handle:
+        header = handle.read(24)
+    if header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", header[16:24])
+
+
+def probe_frames(frames: list[str], full: bool = False) -> int:
+    """Check that every listed frame file exists and has the size of the first (from its header), and that the first
+    and last decode, or with `full` every one; return the number of frames."""
     if not frames:
         raise InvalidFileError("<no frames>", "the sample lists no frame files")
     listings: dict[str, set[str]] = {}
@@ -148,10 +179,24 @@ def probe_frames(frames: list[str]) -> int:
             missing.append(path)
     if missing:
         raise InvalidFileError(missing[0], f"frame file is missing ({len(missing)} of {len(frames)} frames missing)")
-    for path in dict.fromkeys((frames[0], frames[-1])):
+    decode = set(frames) if full else {frames[0], frames[-1]}
+    first_size = None
+    for path in frames:
         try:
-            with Image.open(path) as image:
-                image.load()
+            size = None if path in decode else _png_size(path)
+            if size is None:
+                with Image.open(path) as image:  # opening reads the header, `load` decodes
+                    if path in decode:
+                        image.load()
+                    size = image.size
         except (OSError, SyntaxError, ValueError) as err:
             raise InvalidFileError(path, f"frame cannot be read as an image ({err})") from err
+        if first_size is None:
+            first_size = size
+        elif size != first_size:
+            raise InvalidFileError(
+                path,
+                f"frame is {size[0]}x{size[1]} but the first frame {frames[0]} is {first_size[0]}x{first_size[1]}; "
+                "all frames of a clip must have one size",
+            )
     return len(frames)

@@ -345,8 +345,7 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
         if decoded == 0:
             raise ValueError(f"Video {path} contains no decodable frames.")
         if declared_frames > 0 and decoded <= last_needed:
-            missing = declared_frames - decoded
-            if missing > max(TRUNCATION_TOLERANCE_FRAMES, declared_frames // 50):
+            if is_truncated(declared_frames, decoded):
                 raise ValueError(
                     f"Video {path} is truncated or corrupt: its container declares {declared_frames} frames but "
                     f"decoding stopped after {decoded}."
@@ -364,7 +363,7 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                     if self.do_resize and image.format == "JPEG":
                         # Let the JPEG decoder downscale by a power of two while staying above the target size.
                         image.draft("RGB", (self.size["width"], self.size["height"]))
-                    pixels = np.array(image if image.mode == "RGB" else image.convert("RGB"))
+                    pixels = _rgb_pixels(image)
             except FileNotFoundError as error:
                 raise FileNotFoundError(f"Frame image not found: {path}") from error
             except (OSError, UnidentifiedImageError, ValueError) as error:
@@ -628,6 +627,22 @@ class _ClipBuilder:
         return DecodedClip(frames, torch.from_numpy(self.indices[: self.filled]))
 
 
+def _rgb_pixels(image: Image.Image) -> np.ndarray:
+    """An image as `(height, width, 3)` uint8. 16-bit greyscale (`I;16*`, or `I` as Pillow opens such PNGs) is
+    scaled to 8 bit: `convert("RGB")` would clip every value above 255 to white."""
+    if image.mode.startswith("I"):
+        grey = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
+        return np.repeat(((grey * 255 + 32767) // 65535).astype(np.uint8)[..., None], 3, axis=2)
+    return np.array(image if image.mode == "RGB" else image.convert("RGB"))
+
+
+def is_truncated(declared_frames: int, available_frames: int) -> bool:
+    """Whether a stream that yields `available_frames` of the `declared_frames` its container declares is cut off
+    (short by more than `TRUNCATION_TOLERANCE_FRAMES` or 2 %)."""
+    missing = declared_frames - available_frames
+    return missing > max(TRUNCATION_TOLERANCE_FRAMES, declared_frames // 50)
+
+
 def count_video_packets(path: str) -> int:
     """The number of non-empty packets of a video file's first video stream (one per frame), found by demuxing
     alone, which is much cheaper than decoding."""
@@ -707,6 +722,7 @@ __all__ = [
     "DecodedClip",
     "ProcessedClip",
     "count_video_packets",
+    "is_truncated",
     "list_frame_files",
     "natural_sort_key",
 ]

@@ -381,13 +381,13 @@ def test_empty_video(synth, tmp_path):
 
 
 def test_truncated_video(synth, tmp_path, asl_house):
-    # Fast-start layout (index first): a cut file still opens, and decoding exposes the missing frames.
+    # Fast-start layout (index first): a cut file still opens, and decoding finds the missing frames.
     video = synth / "videos" / "train" / "000000.mp4"
     data = Path(asl_house).read_bytes()
     video.write_bytes(data[: len(data) // 2])
     message = prepare_error("synthsign", tmp_path, data_dir=synth)
     assert f"[train] train/000000: {video}: video is truncated or corrupt" in message
-    assert "of the 73 it announces" in message
+    assert "decoding failed after 29 of 73 declared frames" in message
 
 
 def test_truncated_video_without_index(synth, tmp_path):
@@ -675,3 +675,182 @@ def test_read_hand_features_rejects_wrong_shape(tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros(10, np.float32))
     with pytest.raises(ValueError, match=r"flat.npy: hand features must have shape \[frames, dims\], got \[10\]"):
         read_hand_features(str(tmp_path / "flat.npy"))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What training would crash on is refused before preparation
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def video_packets(path):
+    with av.open(str(path)) as container:
+        return [(packet.pos, packet.size) for packet in container.demux(container.streams.video[0]) if packet.size]
+
+
+def write_noise_video(path, num_frames=60, size=64):
+    """Random pixels: every frame is a large packet, so bytes in the middle belong to coded frames."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(num_frames):
+            image = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_video_cut_at_a_packet_boundary(synth, tmp_path):
+    # The index (written first) declares 60 frames; the file ends cleanly after 30 packets.
+    video = synth / "videos" / "train" / "000000.mp4"
+    write_noise_video(video)
+    video.write_bytes(video.read_bytes()[: video_packets(video)[30][0]])
+    # Features for the 30 frames that decode, so nothing but the video is wrong.
+    features = {"hand_features": np.zeros((30, 288), np.float32)}
+    save_file(features, str(synth / "hand_features" / "train" / "000000.safetensors"))
+    message = prepare_error("synthsign", tmp_path, data_dir=synth)
+    assert f"[train] train/000000: {video}: video is truncated or corrupt" in message
+    assert "its container declares 60 frames but only 30 decode" in message
+
+
+def test_corrupt_packets_in_the_middle_need_full_verification(synth, tmp_path):
+    video = synth / "videos" / "train" / "000000.mp4"
+    write_noise_video(video)
+    for hand in ("train/000000", "train/000001"):
+        features = {"hand_features": np.zeros((60, 288), np.float32)}
+        save_file(features, str(synth / "hand_features" / f"{hand}.safetensors"))
+    write_noise_video(synth / "videos" / "train" / "000001.mp4")
+    data = bytearray(video.read_bytes())
+    rng = np.random.default_rng(1)
+    for position, size in video_packets(video)[30:34]:
+        data[position + 4 : position + size] = rng.integers(0, 255, size - 4, dtype=np.uint8).tobytes()
+    video.write_bytes(bytes(data))
+    assert load_sign_dataset("synthsign", data_dir=synth, cache_dir=tmp_path / "cache")["train"].num_rows == 2
+    message = prepare_error("synthsign", tmp_path, data_dir=synth, verify_media="full")
+    assert f"[train] train/000000: {video}: video is truncated or corrupt: decoding failed after" in message
+    assert "train/000001" not in message
+
+
+def test_frame_of_another_size(tmp_path):
+    frames_dir = write_frames_corpus(tmp_path, ["dev/a"], num_frames=4)
+    odd = os.path.join(frames_dir, "dev", "a", "001.png")
+    write_image(odd, size=10)
+    message = prepare_error("csl_daily", tmp_path, data_dir=tmp_path)
+    first = os.path.join(frames_dir, "dev", "a", "000.png")
+    assert f"[validation] dev/a: {odd}: frame is 10x10 but the first frame {first} is 8x8" in message
+
+
+def test_truncated_frame_in_the_middle_needs_full_verification(tmp_path):
+    frames_dir = write_frames_corpus(tmp_path, ["dev/a"], num_frames=4)
+    middle = os.path.join(frames_dir, "dev", "a", "001.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(middle)
+    with open(middle, "r+b") as handle:
+        handle.truncate(os.path.getsize(middle) - 60)  # the header survives, the pixels do not
+    assert load_sign_dataset("csl_daily", data_dir=tmp_path, cache_dir=tmp_path / "cache")["validation"].num_rows == 1
+    message = prepare_error("csl_daily", tmp_path, data_dir=tmp_path, verify_media="full")
+    assert f"[validation] dev/a: {middle}: frame cannot be read as an image" in message
+
+
+def test_verify_media_must_be_known(tmp_path):
+    write_frames_corpus(tmp_path, ["dev/a"])
+    with pytest.raises(ValueError, match="verify_media must be one of"):
+        load_sign_dataset("csl_daily", data_dir=tmp_path, cache_dir=tmp_path / "cache", verify_media="thorough")
+
+
+def test_hand_features_of_another_width(synth, tmp_path):
+    path = synth / "hand_features" / "dev" / "000000.safetensors"
+    save_file({"hand_features": np.zeros((6, 99), np.float32)}, str(path))
+    message = prepare_error("synthsign", tmp_path, data_dir=synth)
+    expected = f"[validation] dev/000000: {path}: hand features are 99 wide, but 2 of the 3 samples with hand features"
+    assert expected in message and "1 invalid sample" in message
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Label files, manifests and extras: errors that name the file
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_corrupt_gzip_label_file(tmp_path):
+    write_frames_corpus(tmp_path, ["dev/a"])
+    path = tmp_path / "labels.dev"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    with pytest.raises(LabelFormatError, match=rf"{path} is not a GFSLT-VLP label file: {path} is not a readable"):
+        load_sign_dataset("csl_daily", data_dir=tmp_path, cache_dir=tmp_path / "c")
+
+
+def test_corrupt_hand_feature_pickle(tmp_path):
+    frames_dir = write_frames_corpus(tmp_path, ["dev/a"])
+    path = tmp_path / "hands" / "dev" / "a.pkl"
+    path.parent.mkdir(parents=True)
+    data = bytearray(gzip.compress(pickle.dumps({"features": np.ones((3, 288), np.float32)})))
+    data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    hands = path.parents[1]
+    message = prepare_error("csl_daily", tmp_path, data_dir=tmp_path, frames_dir=frames_dir, hand_features_dir=hands)
+    assert f"[validation] dev/a: {path}: not a readable hand feature pickle" in message
+
+
+def test_hand_features_nested_too_deep(tmp_path):
+    path = tmp_path / "deep.pkl"
+    depth = 100
+    nested = pickle.PROTO + b"\x04" + pickle.EMPTY_DICT + pickle.SHORT_BINUNICODE + b"\x08features"
+    nested += (pickle.EMPTY_LIST + pickle.MARK) * depth + pickle.BININT1 + b"\x00" + pickle.APPENDS * depth
+    path.write_bytes(nested + pickle.SETITEM + pickle.STOP)
+    with pytest.raises(ValueError, match=rf"{path}: 'features' is not a numeric array \[frames, dims\]"):
+        read_hand_features(str(path))
+
+
+def test_csv_manifest_with_byte_order_mark(tmp_path):
+    write_image(str(tmp_path / "clip" / "0.png"))
+    (tmp_path / "train.csv").write_text("id,frames,text\na,clip,Hallo.\n", encoding="utf-8-sig")
+    assert load_sign_dataset("custom", data_dir=tmp_path, cache_dir=tmp_path / "c")["train"][0]["text"] == "Hallo."
+
+
+@pytest.mark.parametrize("text", [5, ["a"], {"de": "a"}])
+def test_non_string_text_in_manifest(tmp_path, text):
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps({"id": "a", "frames": "clip", "text": text}) + "\n")
+    with pytest.raises(LabelFormatError, match=rf"{path}:1: 'text' must be a string"):
+        load_sign_dataset("custom", data_dir=tmp_path, cache_dir=tmp_path / "c")
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "id,frames,text\n"])
+def test_empty_manifest_names_the_file(tmp_path, content):
+    path = tmp_path / ("train.csv" if content.startswith("id") else "train.jsonl")
+    path.write_text(content)
+    with pytest.raises(LabelFormatError, match=rf"{path}: the manifest lists no samples"):
+        load_sign_dataset("custom", data_dir=tmp_path, cache_dir=tmp_path / "c")
+
+
+def test_empty_label_file_names_the_file(tmp_path):
+    write_frames_corpus(tmp_path, ["dev/a"])
+    write_labels(tmp_path / "labels.test", [])
+    with pytest.raises(LabelFormatError, match=rf"{tmp_path / 'labels.test'}: the label file lists no samples"):
+        load_sign_dataset("csl_daily", data_dir=tmp_path, cache_dir=tmp_path / "c")
+
+
+def test_same_video_in_train_and_test_is_reported(tmp_path, caplog):
+    write_video(tmp_path / "clip.mp4", 4)
+    (tmp_path / "train.jsonl").write_text('{"id": "a", "video": "clip.mp4", "text": "eins"}\n')
+    (tmp_path / "test.jsonl").write_text('{"id": "b", "video": "clip.mp4", "text": "zwei"}\n')
+    with caplog.at_level(logging.WARNING):
+        load_sign_dataset("custom", data_dir=tmp_path, cache_dir=tmp_path / "c")
+    assert "1 videos or frame folders are used by more than one split" in caplog.text
+    assert f"{tmp_path / 'clip.mp4'}: [train] a, [test] b" in caplog.text
+
+
+@pytest.mark.parametrize("sample_id", ["../outside", "/etc/passwd", "a/../../outside"])
+def test_sample_id_outside_the_source_folder_is_refused(tmp_path, sample_id):
+    write_video(tmp_path / "data" / "outside.mp4", 4)  # where `videos/../outside` leads
+    write_video(tmp_path / "data" / "videos" / "inside.mp4", 4)
+    (tmp_path / "data" / "train.jsonl").write_text(
+        json.dumps({"id": "inside", "text": "gut"}) + "\n" + json.dumps({"id": sample_id, "text": "böse"}) + "\n"
+    )
+    message = prepare_error("custom", tmp_path, data_dir=tmp_path / "data")
+    manifest = tmp_path / "data" / "train.jsonl"
+    assert f"[train] {sample_id}: {manifest}:2: sample id {sample_id!r} resolves to" in message
+    assert f"outside {tmp_path / 'data' / 'videos'}" in message

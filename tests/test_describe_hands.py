@@ -237,3 +237,28 @@ def test_api_refiner_names_the_endpoint_when_it_fails(chat_server, tmp_path, tin
         refiner.refine(["a flat hand"])
     with pytest.raises(SystemExit):  # an endpoint without a model name is a usage error
         describe(tmp_path, tmp_path / "out", tiny_describer_models, "--refiner_api_base", chat_server)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # cut off while being copied
+        lambda text: "",
+        lambda text: json.dumps({"chunk_1": "The hand rises.", "refined": "The hand rises."}),  # chunk_0 lost
+        lambda text: json.dumps({**json.loads(text), "chunk_0": ""}),
+        lambda text: "[" * 100_000 + "]" * 100_000,  # nested too deep for the JSON reader
+    ],
+    ids=["truncated", "empty", "missing-chunk", "empty-chunk", "deep"],
+)
+def test_rerun_redoes_corrupt_outputs(synthsign, tmp_path, tiny_describer_models, damage, caplog):
+    output_dir = tmp_path / "descriptions"
+    describe(synthsign / "videos" / "train", output_dir, tiny_describer_models, "--skip_refinement")
+    damaged = output_dir / "000001.json"
+    damaged.write_text(damage(damaged.read_text()))
+
+    with caplog.at_level("WARNING"):
+        rerun = describe(synthsign / "videos" / "train", output_dir, tiny_describer_models, "--skip_refinement")
+
+    assert rerun.skipped == ["000000"] and rerun.written == ["000001"]
+    assert f"redoing {damaged}: " in caplog.text
+    assert json.loads(damaged.read_text())["chunk_0"]

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 from safetensors import safe_open
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
 from datasets_scripts import load_sign_dataset
 from datasets_scripts.preprocessing.extract_hand_features import (
@@ -72,6 +72,31 @@ def test_import_hamer_masks_undetected_frames_and_is_resumable(tmp_path):
                    "--overwrite", "--num_shards", "2", "--shard_index", "1"])
     assert redone.written == ["test/video_b"]
 
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "other width", "nan"])
+def test_rerun_verifies_existing_outputs_and_redoes_corrupt_ones(tmp_path, damage, caplog):
+    features = np.random.default_rng(0).uniform(-1, 1, (6, HAMER_FEATURE_DIM)).astype(np.float32)
+    for name in ("dev/video_a", "dev/video_b"):
+        write_reference_pickle(tmp_path / "hamer", name, features)
+    arguments = ["import-hamer", "--input", str(tmp_path / "hamer"), "--output_dir", str(tmp_path / "out")]
+    main(arguments)
+    damaged = tmp_path / "out" / "dev" / "video_b.safetensors"
+    if damage == "truncated":
+        damaged.write_bytes(damaged.read_bytes()[:-100])
+    elif damage == "empty":
+        damaged.write_bytes(b"")
+    elif damage == "other width":
+        save_file({"hand_features": features[:, :100]}, str(damaged))
+    else:
+        save_file({"hand_features": np.full_like(features, np.nan)}, str(damaged))
+
+    with caplog.at_level("WARNING"):
+        rerun = main(arguments)
+
+    assert rerun.skipped == ["dev/video_a"] and rerun.written == ["dev/video_b"]
+    assert f"redoing {damaged}: " in caplog.text
+    assert load_file(damaged)["hand_features"].shape == (6, HAMER_FEATURE_DIM)
 
 def test_import_hamer_bad_files_fail_alone_and_leave_nothing_half_written(tmp_path):
     good = np.ones((4, HAMER_FEATURE_DIM), dtype=np.float32)

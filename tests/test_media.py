@@ -85,3 +85,13 @@ def test_problems_name_the_file(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(InvalidFileError, match=f"{empty}: video file is empty"):
         probe_video(str(empty))
+
+
+def test_16_bit_frames_are_scaled_to_8_bit(tmp_path):
+    # A 16-bit greyscale PNG: converting it straight to RGB clips every value above 255 to white.
+    grey = np.array([[0, 257, 32896, 65535]], dtype=np.uint16).repeat(2, axis=0)
+    Image.fromarray(grey).save(tmp_path / "0.png")
+    frames = decode_video(str(tmp_path))
+    assert frames.dtype == np.uint8 and frames.shape == (1, 2, 4, 3)
+    np.testing.assert_array_equal(frames[0, 0, :, 0], [0, 1, 128, 255])
+    np.testing.assert_array_equal(frames[0, :, :, 0], frames[0, :, :, 2])

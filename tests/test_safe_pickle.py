@@ -140,3 +140,84 @@ def test_truncated_pickle_names_the_file(tmp_path):
 def test_stream_without_a_name():
     with pytest.raises(ValueError, match="<stream> is not a readable pickle"):
         safe_load(io.BytesIO(b"not a pickle"))
+
+
+def test_corrupt_compressed_stream_names_the_file(tmp_path):
+    for name, compress in (("labels.train", gzip.compress), ("features.xz", lzma.compress)):
+        data = bytearray(compress(pickle.dumps(PLAIN_DATA)))
+        data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8
+        path = tmp_path / name
+        path.write_bytes(bytes(data))
+        with pytest.raises(ValueError, match=rf"{path} is not a readable pickle: its compressed stream is corrupt"):
+            safe_load(path)
+
+
+def _global(module, name):
+    return pickle.GLOBAL + f"{module}\n{name}\n".encode()
+
+
+def _int(value):
+    return pickle.LONG1 + bytes([8]) + value.to_bytes(8, "little")
+
+
+# A few dozen bytes that ask for gigabytes; each would allocate them before anything else happened.
+HUGE_REQUESTS = {
+    "bytearray of 8 GiB": _global("builtins", "bytearray") + _int(8 << 30) + pickle.TUPLE1 + pickle.REDUCE,
+    "ndarray of 72 GiB": _global("numpy", "ndarray") + _int(9 << 30) + pickle.TUPLE1 + pickle.TUPLE1 + pickle.REDUCE,
+    "ndarray.__new__ of 72 GiB": pickle.PROTO + b"\x02" + _global("numpy", "ndarray") + _int(9 << 30)
+    + pickle.TUPLE1 + pickle.TUPLE1 + pickle.NEWOBJ,
+    "ndarray state of 72 GiB": _global("numpy.core.multiarray", "_reconstruct") + _global("numpy", "ndarray")
+    + pickle.MARK + pickle.BININT1 + b"\x00" + pickle.TUPLE + pickle.SHORT_BINBYTES + b"\x01b" + pickle.TUPLE3
+    + pickle.REDUCE + pickle.MARK + pickle.BININT1 + b"\x01" + _int(9 << 30) + pickle.TUPLE1
+    + _global("numpy", "dtype") + pickle.SHORT_BINUNICODE + b"\x02f8" + pickle.TUPLE1 + pickle.REDUCE
+    + pickle.NEWFALSE + pickle.SHORT_BINBYTES + b"\x00" + pickle.TUPLE + pickle.BUILD,
+    "8 GiB bytes string": pickle.BINBYTES8 + (8 << 30).to_bytes(8, "little"),
+}
+
+
+@pytest.mark.parametrize("request_name", HUGE_REQUESTS)
+def test_huge_allocations_are_refused_before_they_happen(tmp_path, request_name):
+    path = tmp_path / "features.pkl"
+    path.write_bytes(HUGE_REQUESTS[request_name] + pickle.STOP)
+    with pytest.raises((ValueError, UnsafePickleError), match=str(path)) as info:
+        safe_load(path)
+    if request_name != "8 GiB bytes string":  # a length that the stream cannot back is simply truncated data
+        assert isinstance(info.value, UnsafePickleError)
+        assert "more than the 67,108,864 bytes allowed" in str(info.value)
+
+
+def test_memo_index_does_not_allocate():
+    # The C unpickler sizes its memo table by the largest index it sees: 2**31 would take 16 GiB.
+    data = pickle.PROTO + b"\x02" + pickle.EMPTY_LIST + pickle.LONG_BINPUT + (2**31 - 1).to_bytes(4, "little")
+    assert safe_load(io.BytesIO(data + pickle.STOP)) == []
+
+
+def test_copies_of_a_memoised_string_are_charged(tmp_path):
+    # One 100 kB string, then `_codecs.encode` on it 50 times: each call makes a new 100 kB copy.
+    text = "x" * 100_000
+    data = pickle.PROTO + b"\x02" + pickle.EMPTY_LIST + pickle.BINUNICODE + len(text).to_bytes(4, "little")
+    data += text.encode() + pickle.BINPUT + b"\x01" + pickle.POP + pickle.MARK
+    copy = _global("_codecs", "encode") + pickle.BINGET + b"\x01" + pickle.SHORT_BINUNICODE + b"\x06latin1"
+    data += (copy + pickle.TUPLE2 + pickle.REDUCE) * 50 + pickle.APPENDS + pickle.STOP
+    path = tmp_path / "labels.train"
+    path.write_bytes(data)
+    assert len(safe_load(path, max_bytes=10_000_000)) == 50
+    with pytest.raises(UnsafePickleError, match=rf"Refusing to load {path}: it asks for 100,000 bytes"):
+        safe_load(path, max_bytes=2_000_000)
+
+
+def test_compression_bombs_are_refused(tmp_path, monkeypatch):
+    path = tmp_path / "features.lzma"
+    path.write_bytes(gzip.compress(pickle.dumps(np.zeros(2_000_000, np.uint8))))
+    with pytest.raises(UnsafePickleError, match=rf"{path}: it decompresses to more than 1,000,000 bytes"):
+        safe_load(path, max_bytes=1_000_000)
+    monkeypatch.setenv("BEYONDGLOSS_MAX_PICKLE_BYTES", "1000000")
+    with pytest.raises(UnsafePickleError, match="BEYONDGLOSS_MAX_PICKLE_BYTES"):
+        safe_load(path)
+    monkeypatch.setenv("BEYONDGLOSS_MAX_PICKLE_BYTES", "3000000")
+    assert safe_load(path).shape == (2_000_000,)
+    # Without an override the limit is 100 times the file (at least 64 MiB): 70 MiB of zeros is refused.
+    monkeypatch.delenv("BEYONDGLOSS_MAX_PICKLE_BYTES")
+    path.write_bytes(gzip.compress(pickle.dumps(np.zeros(70 << 20, np.uint8)), compresslevel=1))
+    with pytest.raises(UnsafePickleError, match="more than the 67,108,864 bytes allowed"):
+        safe_load(path)

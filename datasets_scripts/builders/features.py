@@ -57,7 +57,7 @@ def read_description(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             content = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InvalidFileError(path, f"not a readable description JSON ({err})") from err
     if not isinstance(content, dict):
         raise InvalidFileError(path, f"expected a JSON object with a 'refined' field, got {type(content).__name__}")
@@ -104,7 +104,11 @@ def _load_arrays(path: str) -> tuple[np.ndarray, np.ndarray | None]:
         key = next((key for key in ("features", "hand_features") if key in content), None)
         if key is not None:
             mask = content.get("hand_mask")
-            return np.asarray(content[key]), None if mask is None else np.asarray(mask)
+            # Nested lists become arrays here: too deep or ragged ones are a bad file, not a crash.
+            try:
+                return np.asarray(content[key]), None if mask is None else np.asarray(mask)
+            except (ValueError, TypeError, RecursionError) as err:
+                raise InvalidFileError(path, f"'{key}' is not a numeric array [frames, dims] ({err})") from err
     found = sorted(content) if isinstance(content, dict) else type(content).__name__
     raise InvalidFileError(path, f"expected a dict with a 'features' array [T, D], found {found}")
 

@@ -18,9 +18,6 @@ class LabelFormatError(ValueError):
     """A label file or manifest is not in the expected format; the message names the file and the problem."""
 
 
-
-
-
 @dataclass
 class SampleEntry:
     """One sample as the label file or manifest states it, before its files are checked."""
@@ -65,6 +62,8 @@ def read_gfslt_labels(path: str) -> list[dict]:
     expected = "a dict mapping sample names to {'name', 'gloss', 'text', 'length', 'imgs_path'} (GFSLT-VLP format)"
     if not isinstance(content, dict):
         raise LabelFormatError(f"{path}: expected {expected}, got a {type(content).__name__}.")
+    if not content:
+        raise LabelFormatError(f"{path}: the label file lists no samples.")
     entries = []
     for key, entry in content.items():
         if not isinstance(entry, dict) or "text" not in entry:
@@ -87,7 +86,8 @@ def read_manifest(path: str) -> list[tuple[int, dict]]:
     """
     rows = []
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        # utf-8-sig: spreadsheet programs start their CSV exports with a byte order mark.
+        with open(path, encoding="utf-8-sig", newline="") as handle:
             if path.lower().endswith(".csv"):
                 reader = csv.DictReader(handle)
                 missing = {"id", "text"} - set(reader.fieldnames or ())
@@ -114,10 +114,15 @@ def read_manifest(path: str) -> list[tuple[int, dict]]:
                     rows.append((line_number, row))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise LabelFormatError(f"{path} is not a readable manifest ({err}).") from err
+    if not rows:
+        raise LabelFormatError(f"{path}: the manifest lists no samples.")
     for line_number, row in rows:
         for key in ("id", "text"):
             if key not in row:
                 raise LabelFormatError(f"{path}:{line_number}: the row has no '{key}'.")
         if not isinstance(row["id"], (str, int)) or row["id"] == "":
             raise LabelFormatError(f"{path}:{line_number}: 'id' must be a non-empty string, got {row['id']!r}.")
+        # A null text is an empty target, reported per sample; any other non-string is a malformed row.
+        if row["text"] is not None and not isinstance(row["text"], str):
+            raise LabelFormatError(f"{path}:{line_number}: 'text' must be a string, got {row['text']!r}.")
     return rows

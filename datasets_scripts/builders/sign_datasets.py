@@ -17,6 +17,7 @@ read, and all invalid samples are reported together in one `InvalidSamplesError`
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,14 @@ import datasets
 from datasets.fingerprint import Hasher
 from datasets.utils.tqdm import tqdm
 
-from ..media import VIDEO_EXTENSIONS, InvalidFileError, list_frame_folder, probe_frames, probe_video
+from ..media import (
+    VIDEO_EXTENSIONS,
+    InvalidFileError,
+    list_frame_folder,
+    probe_frames,
+    probe_video,
+    verify_video,
+)
 from .features import (
     DESCRIPTION_EXTENSIONS,
     HAND_FEATURE_EXTENSIONS,
@@ -53,6 +61,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+VERIFY_MEDIA = ("cheap", "full")
 _SPLIT_ALIASES = {
     "train": "train",
     "validation": "validation",
@@ -126,6 +135,8 @@ class SignDatasetConfig(datasets.BuilderConfig):
             dict `{split: path}`. Defaults to `<data_dir>/{train,validation,test}.jsonl|csv`.
         drop_invalid: leave invalid samples out (with a logged count) instead of raising `InvalidSamplesError`.
         splits: prepare only these splits (`train`, `validation`/`dev`, `test`).
+        verify_media: `"cheap"` (default) reads headers, demuxes videos and decodes a clip's first frame; `"full"`
+            also decodes every frame of every clip, in parallel, which finds corrupt data in the middle of a file.
     """
 
     frames_dir: str | None = None
@@ -135,6 +146,7 @@ class SignDatasetConfig(datasets.BuilderConfig):
     manifest: str | dict | None = None
     drop_invalid: bool = False
     splits: tuple[str, ...] | None = None
+    verify_media: str = "cheap"
 
 
 class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
@@ -160,6 +172,9 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
     def __init__(self, *args, hash: str | None = None, **kwargs):
         kwargs.setdefault("dataset_name", self.DATASET_NAME)
         super().__init__(*args, hash=hash, **kwargs)
+        # `datasets` sets options on a copy of the default config, so they are checked here.
+        if self.config.verify_media not in VERIFY_MEDIA:
+            raise ValueError(f"verify_media must be one of {VERIFY_MEDIA}, got {self.config.verify_media!r}.")
         self._num_workers = 1
         if hash is None:
             # Key the cache on the label files as well as the options: a corpus regenerated into the same folder
@@ -235,6 +250,9 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
         if isinstance(entry.frames, str):
             return None, list_frame_folder(entry.frames)
         videos_dir, frames_dir = self._directory("videos_dir"), self._directory("frames_dir")
+        for directory in (videos_dir, frames_dir):
+            if directory:
+                _check_inside(directory, entry.id, entry.source)
         if videos_dir:
             video = find_sample_file(videos_dir, entry.id, VIDEO_EXTENSIONS)
             if video:
@@ -262,9 +280,13 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
         if not isinstance(entry.text, str) or not entry.text.strip():
             problems.append(f"{entry.source}: the target sentence (text) is empty")
         video = frames = num_frames = None
+        full = self.config.verify_media == "full"
         try:
             video, frames = self._locate_source(entry)
-            num_frames = probe_video(video) if video else probe_frames(frames)
+            if video:
+                num_frames = verify_video(video) if full else probe_video(video)
+            else:
+                num_frames = probe_frames(frames, full=full)
         except InvalidFileError as err:
             problems.append(str(err))
         except OSError as err:  # e.g. a folder that cannot be listed
@@ -284,12 +306,13 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
         hand_features_dir = self._directory("hand_features_dir")
         if hand_features is None and hand_features_dir:
             hand_features = find_sample_file(hand_features_dir, entry.id, HAND_FEATURE_EXTENSIONS)
+        hand_width = None
         if hand_features is not None:
             if not os.path.isfile(hand_features):
                 problems.append(f"{hand_features}: hand feature file does not exist")
             else:
                 try:
-                    read_hand_features(hand_features, num_frames)
+                    hand_width = read_hand_features(hand_features, num_frames).features.shape[1]
                 except InvalidFileError as err:
                     problems.append(str(err))
 
@@ -303,14 +326,21 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
             "description": description,
             "hand_features": hand_features,
             "label_length": entry.length,
+            "hand_width": hand_width,
         }
         return record, problems
 
     def _check_split(self, split: str, entries: list[SampleEntry]) -> list[tuple[dict, list[str]]]:
-        progress = tqdm(total=len(entries), desc=f"Checking {self.dataset_name} {split}", unit=" samples")
+        workers = self._num_workers
+        description = f"Checking {self.dataset_name} {split}"
+        if self.config.verify_media == "full":
+            # Decoding dominates and releases the GIL: use the machine even without num_proc.
+            workers = max(workers, min(8, os.cpu_count() or 1))
+            description += " (decoding every frame)"
+        progress = tqdm(total=len(entries), desc=description, unit=" samples")
         with progress:
-            if self._num_workers > 1:
-                with ThreadPoolExecutor(max_workers=self._num_workers) as pool:
+            if workers > 1:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
                     results = []
                     for result in pool.map(self._check_sample, entries):
                         results.append(result)
@@ -353,6 +383,8 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
             )
         selected = {split: split_entries[split] for split in self._selected_splits(list(split_entries))}
         checked = {split: self._check_split(split, entries) for split, entries in selected.items()}
+        _check_hand_widths(checked)
+        _warn_shared_sources(checked)
         problems = [
             (split, record["id"], problem)
             for split, results in checked.items()
@@ -394,6 +426,48 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
                 "hand_features": None if hand is None else hand.features,
                 "hand_mask": None if hand is None else hand.mask,
             }
+
+
+def _check_inside(directory: str, name: str, source: str) -> None:
+    """Refuse a sample name that points outside the folder it is looked up in (`../..`, an absolute path)."""
+    target = os.path.normpath(os.path.join(directory, name))
+    if os.path.commonpath([directory, target]) != directory:
+        raise InvalidFileError(source, f"sample id {name!r} resolves to {target}, outside {directory}")
+
+
+def _check_hand_widths(checked: dict[str, list[tuple[dict, list[str]]]]) -> None:
+    """The model has one hand-feature input width: a file of another width than most (over all splits) is a
+    problem of its sample."""
+    widths = Counter(record["hand_width"] for results in checked.values() for record, _ in results)
+    widths.pop(None, None)
+    if len(widths) < 2:
+        return
+    width, count = widths.most_common(1)[0]
+    total = sum(widths.values())
+    for results in checked.values():
+        for record, problems in results:
+            if record["hand_width"] not in (None, width):
+                problems.append(
+                    f"{record['hand_features']}: hand features are {record['hand_width']} wide, but {count} of the "
+                    f"{total} samples with hand features have {width}"
+                )
+
+
+def _warn_shared_sources(checked: dict[str, list[tuple[dict, list[str]]]]) -> None:
+    """Warn when one video or frame folder serves samples of different splits: evaluation would see training data."""
+    users: dict[str, list[tuple[str, str]]] = {}
+    for split, results in checked.items():
+        for record, _ in results:
+            source = record["video"] or (os.path.dirname(record["frames"][0]) if record["frames"] else None)
+            if source:
+                users.setdefault(source, []).append((split, record["id"]))
+    shared = {source: samples for source, samples in users.items() if len({split for split, _ in samples}) > 1}
+    if shared:
+        lines = "\n".join(
+            f"  {source}: " + ", ".join(f"[{split}] {sample_id}" for split, sample_id in samples)
+            for source, samples in shared.items()
+        )
+        logger.warning(f"{len(shared)} videos or frame folders are used by more than one split:\n{lines}")
 
 
 class _GFSLTLabelBuilder(SignLanguageBuilder):
@@ -607,7 +681,7 @@ def load_sign_dataset(
         num_proc: processes for writing and threads for validating the samples.
         download_mode: a `datasets.DownloadMode`, e.g. `"force_redownload"` to prepare again.
         **options: `SignDatasetConfig` fields: `frames_dir`, `videos_dir`, `descriptions_dir`, `hand_features_dir`,
-            `manifest`, `drop_invalid`, `splits`.
+            `manifest`, `drop_invalid`, `splits`, `verify_media`.
 
     Returns:
         A `datasets.DatasetDict` with the prepared splits among `train`, `validation`, `test`.

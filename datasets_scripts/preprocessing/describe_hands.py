@@ -38,6 +38,7 @@ from .jobs import (
     find_videos,
     run_jobs,
     select_shard,
+    verified_output,
     write_json_atomic,
 )
 
@@ -255,7 +256,7 @@ def _read_existing(path: str) -> dict | None:
     try:
         with open(path, encoding="utf-8") as handle:
             content = json.load(handle)
-    except (OSError, ValueError):  # ValueError: invalid JSON or UTF-8
+    except (OSError, ValueError, RecursionError):  # ValueError: invalid JSON or UTF-8; RecursionError: too deep
         return None
     return content if isinstance(content, dict) else None
 
@@ -266,6 +267,24 @@ def _read_chunks(path: str) -> list[str] | None:
     count = sum(1 for key in content if key.startswith("chunk_"))
     chunks = [content.get(f"chunk_{index}") for index in range(count)]
     return chunks if count and all(isinstance(chunk, str) and chunk for chunk in chunks) else None
+
+
+def verify_description_file(path: str, refined: bool) -> None:
+    """Raise `ValueError` unless `path` is a finished output: a JSON object with non-empty `chunk_0` ...
+    `chunk_{N-1}` and, when `refined`, a non-empty `refined` text."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = json.load(handle)
+    except RecursionError as err:
+        raise ValueError(f"not a description JSON ({err})") from err
+    if not isinstance(content, dict):
+        raise ValueError(f"expected a JSON object, got {type(content).__name__}")
+    count = sum(1 for key in content if key.startswith("chunk_"))
+    chunks = [content.get(f"chunk_{index}") for index in range(count)]
+    if not count or not all(isinstance(chunk, str) and chunk.strip() for chunk in chunks):
+        raise ValueError(f"segment descriptions chunk_0 to chunk_{max(count - 1, 0)} are not all non-empty texts")
+    if refined and not (isinstance(content.get("refined"), str) and content["refined"].strip()):
+        raise ValueError("no refined description yet")
 
 
 def describe_video(
@@ -342,10 +361,8 @@ def main(argv: list[str] | None = None) -> JobSummary:
             refiner = LocalRefiner(args.refiner, args.device, args.max_new_tokens)
 
     def is_done(path: str) -> bool:
-        # Without a refiner any existing file is done; with one, a file still lacking `refined` is refined.
-        if refiner is None:
-            return os.path.exists(path)
-        return bool((_read_existing(path) or {}).get("refined"))
+        # With a refiner, a file that has its segment descriptions but lacks `refined` is only refined (`process`).
+        return verified_output(path, lambda path: verify_description_file(path, refined=refiner is not None))
 
     def process(source: VideoSource, output_path: str) -> None:
         chunks = None if args.overwrite else _read_chunks(output_path)

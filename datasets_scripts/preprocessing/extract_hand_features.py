@@ -49,6 +49,7 @@ from .jobs import (
     find_videos,
     run_jobs,
     select_shard,
+    verified_output,
 )
 
 
@@ -363,6 +364,13 @@ def main(argv: list[str] | None = None) -> JobSummary:
             def process(source, output_path):
                 extract_hamer(source, output_path, extractor)
 
+    width = MEDIAPIPE_FEATURE_DIM if args.teacher == "mediapipe" else HAMER_FEATURE_DIM
+
+    def verify(path: str) -> None:
+        features = read_hand_features(path).features
+        if features.shape[1] != width:
+            raise ValueError(f"{features.shape[1]} values per frame, {args.teacher} writes {width}")
+
     sources = select_shard(sources, args.shard_index, args.num_shards)[: args.limit]
     summary = run_jobs(
         sources,
@@ -370,6 +378,7 @@ def main(argv: list[str] | None = None) -> JobSummary:
         process,
         description=f"Hand features ({args.teacher})",
         overwrite=args.overwrite,
+        is_done=lambda path: verified_output(path, verify),
     )
     return summary
 

@@ -130,6 +130,19 @@ class JobSummary:
             logger.warning(f"{task}: {len(self.failed)} videos failed (rerun to retry them):\n{lines}")
 
 
+def verified_output(path: str, verify: Callable[[str], None]) -> bool:
+    """Whether an earlier run's output at `path` exists and passes `verify` (which raises `ValueError` or `OSError`
+    on a bad file). A bad one, e.g. from a disk that filled up or a copy that was cut, is logged and redone."""
+    if not os.path.exists(path):
+        return False
+    try:
+        verify(path)
+    except (OSError, ValueError) as err:
+        logger.warning(f"redoing {path}: {err}")
+        return False
+    return True
+
+
 def run_jobs(
     sources: list[VideoSource],
     output_path: Callable[[VideoSource], str],
