@@ -269,22 +269,23 @@ def _read_chunks(path: str) -> list[str] | None:
     return chunks if count and all(isinstance(chunk, str) and chunk for chunk in chunks) else None
 
 
-def verify_description_file(path: str, refined: bool) -> None:
-    """Raise `ValueError` unless `path` is a finished output: a JSON object with non-empty `chunk_0` ...
-    `chunk_{N-1}` and, when `refined`, a non-empty `refined` text."""
+def verify_description_file(path: str) -> None:
+    """Raise `ValueError` unless `path` is a JSON object with non-empty segment descriptions `chunk_0` ...
+    `chunk_{N-1}`."""
     try:
         with open(path, encoding="utf-8") as handle:
             content = json.load(handle)
-    except RecursionError as err:
-        raise ValueError(f"not a description JSON ({err})") from err
+    except (ValueError, RecursionError) as err:  # invalid JSON or UTF-8, or nested too deep
+        raise ValueError(f"not a readable description JSON ({err})") from err
     if not isinstance(content, dict):
         raise ValueError(f"expected a JSON object, got {type(content).__name__}")
     count = sum(1 for key in content if key.startswith("chunk_"))
-    chunks = [content.get(f"chunk_{index}") for index in range(count)]
-    if not count or not all(isinstance(chunk, str) and chunk.strip() for chunk in chunks):
-        raise ValueError(f"segment descriptions chunk_0 to chunk_{max(count - 1, 0)} are not all non-empty texts")
-    if refined and not (isinstance(content.get("refined"), str) and content["refined"].strip()):
-        raise ValueError("no refined description yet")
+    if not count:
+        raise ValueError("no segment descriptions (chunk_0, ...)")
+    for index in range(count):
+        chunk = content.get(f"chunk_{index}")
+        if not (isinstance(chunk, str) and chunk.strip()):
+            raise ValueError(f"segment description chunk_{index} is missing or empty")
 
 
 def describe_video(
@@ -361,8 +362,10 @@ def main(argv: list[str] | None = None) -> JobSummary:
             refiner = LocalRefiner(args.refiner, args.device, args.max_new_tokens)
 
     def is_done(path: str) -> bool:
+        if not verified_output(path, verify_description_file):
+            return False
         # With a refiner, a file that has its segment descriptions but lacks `refined` is only refined (`process`).
-        return verified_output(path, lambda path: verify_description_file(path, refined=refiner is not None))
+        return refiner is None or bool((_read_existing(path) or {}).get("refined"))
 
     def process(source: VideoSource, output_path: str) -> None:
         chunks = None if args.overwrite else _read_chunks(output_path)

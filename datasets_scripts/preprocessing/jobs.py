@@ -138,7 +138,7 @@ def verified_output(path: str, verify: Callable[[str], None]) -> bool:
     try:
         verify(path)
     except (OSError, ValueError) as err:
-        logger.warning(f"redoing {path}: {err}")
+        logger.warning(f"redoing {path}: {getattr(err, 'reason', err)}")  # `InvalidFileError` names the path itself
         return False
     return True
 
