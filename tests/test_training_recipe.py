@@ -55,8 +55,7 @@ def test_script_defaults_are_the_reference_recipe(tmp_path):
         ["--model_name_or_path", "x", "--output_dir", str(tmp_path)], run_pretrain.PAPER_DEFAULTS,
     )
     assert (pretraining.learning_rate, pretraining.weight_decay, pretraining.warmup_steps) == (3e-4, 0.01, 0)
-    assert pretraining.lr_scheduler_type == "cosine_with_min_lr"
-    assert pretraining.lr_scheduler_kwargs == {"min_lr": 1e-8}
+    assert pretraining.lr_scheduler_type == "cosine"
     assert (pretraining.per_device_train_batch_size, pretraining.max_grad_norm) == (16, 1.0)
 
     model_args, _, translation = parse_arguments(

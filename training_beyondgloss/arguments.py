@@ -134,7 +134,7 @@ def parse_arguments(dataclass_types, argv=None, paper_defaults=None):
     # argparse keeps the last occurrence of a flag, so explicit flags override the prepended defaults.
     default_flags = []
     for name, value in paper_defaults.items():
-        default_flags += [f"--{name}", json.dumps(value) if isinstance(value, dict) else str(value)]
+        default_flags += [f"--{name}", str(value)]
     return parser.parse_args_into_dataclasses(args=default_flags + argv)
 
 

@@ -11,6 +11,7 @@ Command line:
 """
 
 import argparse
+import contextlib
 import logging
 import os
 
@@ -18,6 +19,7 @@ import datasets
 import torch
 from datasets.fingerprint import Hasher
 from transformers import AutoModel, AutoTokenizer
+from transformers.integrations import deepspeed as hf_deepspeed
 
 from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
 
@@ -44,6 +46,20 @@ def _encoder_fingerprint(encoder_name_or_path: str) -> list:
     return [os.path.abspath(encoder_name_or_path), files]
 
 
+@contextlib.contextmanager
+def _whole_weights():
+    """Load models with whole weights even while a ZeRO-3 training run is configured: transformers would partition
+    them across processes, but the description encoder runs in each process on its own, before training."""
+    weak_reference = hf_deepspeed._hf_deepspeed_config_weak_ref
+    training_config = weak_reference() if weak_reference is not None else None
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if training_config is not None:
+            hf_deepspeed.set_hf_deepspeed_config(training_config)
+
+
 class DescriptionEncoder:
     """Mean-pooled text encoder; the tokenizer and model load on the first call, so cached results cost nothing.
 
@@ -61,7 +77,8 @@ class DescriptionEncoder:
     def _load(self) -> None:
         logger.info(f"Loading description encoder {self.encoder_name_or_path}")
         self.tokenizer = AutoTokenizer.from_pretrained(self.encoder_name_or_path)
-        model = AutoModel.from_pretrained(self.encoder_name_or_path)
+        with _whole_weights():
+            model = AutoModel.from_pretrained(self.encoder_name_or_path)
         if getattr(model.config, "is_encoder_decoder", False):
             model = model.get_encoder()
         self.encoder = model.to(self.device).eval()
