@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers.trainer_pt_utils import LabelSmoother
 
 from modeling_beyondgloss.convert_reference_checkpoint import PRETRAINING, reference_sources
 
@@ -276,7 +277,9 @@ def converted_outputs(stage: str, model: nn.Module, inputs: dict, max_new_tokens
             outputs["sign_sequence"] = model.encode_video(pixel_values)[0]
             outputs["tokens"] = model.generate(pixel_values=pixel_values, max_new_tokens=max_new_tokens)
         result = model(pixel_values=pixel_values, labels=inputs["input_ids"])
-        outputs.update(logits=result.logits, loss=result.loss)
+        # Training applies label smoothing through the Trainer's label smoother, as here.
+        smoothed = LabelSmoother(epsilon=model.config.label_smoothing)(result, inputs["input_ids"])
+        outputs.update(logits=result.logits, loss=smoothed)
     outputs["loss"].backward()
     gradients = {name: parameter.grad for name, parameter in model.named_parameters() if parameter.grad is not None}
     return {name: value.detach() for name, value in outputs.items()}, gradients
