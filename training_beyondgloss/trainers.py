@@ -134,8 +134,13 @@ class _BeyondGlossTrainerMixin:
         if not self.one_cycle or self.lr_scheduler is not None or num_training_steps < 3:
             return super().create_scheduler(num_training_steps, optimizer)
         warmup_fraction = self.args.get_warmup_steps(num_training_steps) / num_training_steps
+        optimizer = optimizer if optimizer is not None else self.optimizer
+        # accelerate and DeepSpeed wrap the torch optimizer and share its parameter groups; OneCycleLR also reads its
+        # `defaults`, which only the innermost one has.
+        while not hasattr(optimizer, "defaults") and hasattr(optimizer, "optimizer"):
+            optimizer = optimizer.optimizer
         self.lr_scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer if optimizer is not None else self.optimizer,
+            optimizer,
             max_lr=self.args.learning_rate,
             total_steps=num_training_steps,
             pct_start=min(max(warmup_fraction, 2 / num_training_steps), 1 - 1 / num_training_steps),
