@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo ablation bench clean
 
 $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) demo.py --output_dir outputs/demo
+
+ablation: $(VENV)/.installed
+	$(PY) demo.py --ablation --output_dir outputs/ablation
 
 bench: $(VENV)/.installed
 	$(PY) bench/data_loading.py

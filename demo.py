@@ -47,7 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parent
 FIXTURE_VIDEOS = REPO_ROOT / "tests" / "fixtures" / "videos"
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, defaults: dict | None = None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_dir", default="outputs/demo")
     parser.add_argument("--config", default=str(REPO_ROOT / "configs" / "beyondgloss-tiny.json"),
@@ -76,6 +76,12 @@ def parse_args(argv=None):
     parser.add_argument("--logging_steps", type=int, default=10)
     parser.add_argument("--clip", default=None, help="A video to translate at the end (default: a fixture clip).")
     parser.add_argument("--skip_blind", action="store_true", help="Do not train the blind baseline.")
+    parser.add_argument("--ablation", action="store_true",
+                        help="Run the ablation instead (ablation.py: each pre-training loss on and off, several "
+                        "seeds, with its own defaults and output_dir outputs/ablation).")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="With --ablation: the training seeds of every row (the corpus and backbones use --seed).")
+    parser.set_defaults(**(defaults or {}))
     return parser.parse_args(argv)
 
 
@@ -175,8 +181,13 @@ def write_constant_videos(source_dir: Path, blind_dir: Path) -> None:
                 output.mux(out_stream.encode(None))
 
 
-def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict, work_dir: Path, args) -> dict:
-    """Pre-train, fine-tune and evaluate on `data_dir`; returns the translation run's metrics."""
+def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict, work_dir: Path, args,
+                       loss_weights: dict | None = None, seed: int | None = None) -> dict:
+    """Pre-train, fine-tune and evaluate on `data_dir`. `loss_weights` overrides λ_desc / λ_hand of the config and
+    `--hand_loss_weight` (0 turns a term off; the architecture stays the same); `loss_weights=None` skips
+    pre-training (the backbones go straight into fine-tuning). Returns the translation run's metrics and, after
+    pre-training, its dev metrics."""
+    seed = args.seed if seed is None else seed
     common = [
         "--dataset_name", "synthsign", "--data_dir", str(data_dir),
         "--dataset_cache_dir", str(work_dir / "cache"),
@@ -184,25 +195,33 @@ def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict,
         "--learning_rate", str(args.learning_rate), "--warmup_steps", "0.1",
         "--logging_steps", str(args.logging_steps), "--save_strategy", "no", "--report_to", "tensorboard",
         "--max_frames", str(args.max_frames), "--frame_sampling", "uniform", "--augment", str(args.augment).lower(),
-        "--dataloader_num_workers", "0", "--decoded_clip_cache_mb", "4096", "--seed", str(args.seed),
+        "--dataloader_num_workers", "0", "--decoded_clip_cache_mb", "4096", "--seed", str(seed),
         "--overwrite_output_dir", "true",  # a rerun of the demo replaces its previous results
     ]
-    logger.info("[%s] pre-training (%s epochs)", name, args.pretrain_epochs)
+    weights = {"hand_loss_weight": args.hand_loss_weight, **(loss_weights or {})}
+    pretraining = loss_weights is not None
+    epochs = args.pretrain_epochs if pretraining else 0
+    logger.info("[%s] pre-training (%s epochs, %s)", name, epochs,
+                ", ".join(f"{key} {value}" for key, value in weights.items()) if pretraining else "skipped")
     pretrain_dir = work_dir / f"{name}_pretrain"
-    run_pretrain.main([
+    pretrain_metrics = run_pretrain.main([
         "--model_name_or_path", "backbones", "--vision_model_name_or_path", backbones["vision"],
         "--text_model_name_or_path", backbones["text"], "--trim_vocabulary", "false", "--config_name", args.config,
-        "--description_encoder", encoder, "--hand_loss_weight", str(args.hand_loss_weight),
-        "--output_dir", str(pretrain_dir),
-        "--do_train", "--num_train_epochs", str(args.pretrain_epochs), *common,
+        "--description_encoder", encoder, *[f"--{key}={value}" for key, value in weights.items()],
+        "--output_dir", str(pretrain_dir), "--do_train", "--num_train_epochs", str(epochs),
+        *(["--do_eval"] if pretraining else []), *common,
     ])
     logger.info("[%s] translation fine-tuning (%s epochs) and evaluation", name, args.translation_epochs)
-    return run_translation.main([
+    metrics = run_translation.main([
         "--model_name_or_path", str(pretrain_dir), "--output_dir", str(work_dir / f"{name}_translation"),
         "--do_train", "--do_eval", "--do_predict", "--predict_with_generate", "--generation_num_beams",
         str(args.num_beams), "--max_new_tokens", "40", "--label_smoothing_factor", "0",
         "--num_train_epochs", str(args.translation_epochs), *common,
     ])
+    if pretraining:
+        metrics.update({f"pretrain_{key}": value for key, value in pretrain_metrics.items()
+                        if key.startswith("eval_")})
+    return metrics
 
 
 def translate_clips(model_dir: Path, clips: list[Path], num_beams: int) -> dict[str, str]:
@@ -229,21 +248,19 @@ def print_table(results: dict) -> None:
     lines.insert(1, "-+-".join("-" * width for width in widths))
     print("\n" + "\n".join(lines))
     print(f"\nMetric convention: {results['metric_convention']}")
+    recall = results["pretraining_dev_recall"]
+    print(f"Pre-training, dev retrieval R@1: video→text {recall['video_to_text_r1']:.1f} %, text→video "
+          f"{recall['text_to_video_r1']:.1f} % (chance {recall['chance_r1']:.1f} %)")
     for clip, translation in results["translations"].items():
         reference = results["references"].get(clip)
         print(f"\n{clip}\n  → {translation}" + (f"\n  reference: {reference}" if reference else ""))
     print(f"\nWall time: {results['wall_seconds']:.0f} s. Results: {results['results_file']}")
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    start = time.perf_counter()
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-                        level=logging.INFO, handlers=[logging.StreamHandler(sys.stdout)])
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    output_dir = Path(args.output_dir).resolve()
-    output_dir.mkdir(parents=True, exist_ok=True)
-
+def prepare(args, output_dir: Path) -> dict:
+    """Render the corpus and build what every model of the run starts from: the model config (written to
+    `output_dir/model_config.json` and set as `args.config`), the two stand-in backbones and the description
+    encoder."""
     data_dir = output_dir / "synthsign"
     logger.info("Rendering SynthSign (%d/%d/%d clips, %d glosses) into %s", args.num_train, args.num_dev,
                 args.num_test, args.num_glosses, data_dir)
@@ -277,21 +294,46 @@ def main(argv=None) -> dict:
     }
     descriptions = [json.loads(path.read_text())["refined"] for path in sorted(data_dir.glob("descriptions/*/*.json"))]
     encoder = save_random_text_encoder(str(output_dir / "description_encoder"), descriptions, hidden_size=64)
-
     # The Trainer's logs go to the log file of each run; the demo's own progress stays readable on the console.
     transformers.utils.logging.set_verbosity_warning()
     datasets.disable_progress_bars()
-    metrics = train_and_evaluate("video", data_dir, encoder, backbones, output_dir, args)
+    return {"data_dir": data_dir, "corpus": corpus, "backbones": backbones, "encoder": encoder}
+
+
+def start(args) -> Path:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        level=logging.INFO, handlers=[logging.StreamHandler(sys.stdout)])
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    output_dir = Path(args.output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return output_dir
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.ablation:
+        import ablation
+
+        return ablation.main(argv)
+    start_time = time.perf_counter()
+    output_dir = start(args)
+    prepared = prepare(args, output_dir)
+    data_dir = prepared["data_dir"]
+
+    metrics = train_and_evaluate("video", data_dir, prepared["encoder"], prepared["backbones"], output_dir, args,
+                                 loss_weights={})
     results = {
         "test_bleu4": metrics["predict_bleu4"],
         "test_rouge_l": metrics["predict_rouge_l"],
         "test_bleu1": metrics["predict_bleu1"],
         "metric_convention": metrics["predict_metric_convention"],
+        "pretraining_dev_recall": pretraining_recall(metrics, args.num_dev),
     }
     if not args.skip_blind:
         blind_dir = output_dir / "synthsign_blind"
         write_constant_videos(data_dir, blind_dir)
-        blind = train_and_evaluate("blind", blind_dir, encoder, backbones, output_dir, args)
+        blind = train_and_evaluate("blind", blind_dir, prepared["encoder"], prepared["backbones"], output_dir, args,
+                                   loss_weights={})
         results.update(blind_test_bleu4=blind["predict_bleu4"], blind_test_rouge_l=blind["predict_rouge_l"],
                        blind_test_bleu1=blind["predict_bleu1"])
 
@@ -304,9 +346,9 @@ def main(argv=None) -> dict:
 
     model = BeyondGlossForConditionalGeneration.from_pretrained(output_dir / "video_translation")
     results.update(
-        wall_seconds=time.perf_counter() - start,
+        wall_seconds=time.perf_counter() - start_time,
         data={"train": args.num_train, "dev": args.num_dev, "test": args.num_test, "glosses": args.num_glosses,
-              "frames": corpus["num_frames"], "resolution": args.resolution},
+              "frames": prepared["corpus"]["num_frames"], "resolution": args.resolution},
         model={"parameters": model.num_parameters(),
                "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
                "config": args.config},
@@ -316,6 +358,21 @@ def main(argv=None) -> dict:
     (output_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     print_table(results)
     return results
+
+
+def pretraining_recall(metrics: dict, num_dev: int) -> dict:
+    """Dev retrieval recall@1/@5 (%) of the pre-trained model in both directions, with the chance level."""
+    recall = {
+        f"{direction}_r{k}": metrics[f"pretrain_eval_{direction}_r{k}"]
+        for direction in ("video_to_text", "text_to_video")
+        for k in (1, 5)
+    }
+    return {**recall, **chance_recall(num_dev)}
+
+
+def chance_recall(num_dev: int) -> dict:
+    """Recall@1/@5 (%) of retrieving one of `num_dev` items at random."""
+    return {"chance_r1": 100 / num_dev, "chance_r5": 100 * min(5, num_dev) / num_dev}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import json
 
+import ablation
 import demo
 from modeling_beyondgloss import BeyondGlossProcessor
 
@@ -20,6 +21,9 @@ def test_demo_runs_every_stage_and_writes_its_results(tmp_path, fixtures_dir):
     for key in ("test_bleu4", "blind_test_bleu4", "wall_seconds", "test_rouge_l", "blind_test_rouge_l"):
         assert isinstance(written[key], float) and written[key] >= 0
     assert "tokenize=13a" in written["metric_convention"]
+    recall = written["pretraining_dev_recall"]  # 2 dev clips: chance is 50 % at rank 1, 100 % at rank 5
+    assert recall["chance_r1"] == 50.0 and recall["chance_r5"] == 100.0
+    assert all(0 <= recall[f"{direction}_r1"] <= 100 for direction in ("video_to_text", "text_to_video"))
     assert written["data"]["train"] == 8 and written["model"]["parameters"] > 0
     clips = list(written["translations"])
     assert len(clips) == 2 and clips[1].endswith("asl_house.mp4")
@@ -52,3 +56,31 @@ def test_demo_gives_the_same_results_for_the_same_seed(tmp_path):
         for key in ("wall_seconds", "results_file", "settings", "model"):
             run.pop(key)
     assert runs[0] == runs[1]
+
+
+def test_ablation_writes_every_row_to_both_result_files(tmp_path):
+    output_dir = tmp_path / "ablation"
+    results = demo.main([
+        "--ablation", "--output_dir", str(output_dir), "--seeds", "0", "1",
+        "--num_train", "6", "--num_dev", "2", "--num_test", "3", "--num_glosses", "12", "--resolution", "48",
+        "--vision_pretraining_steps", "5", "--text_pretraining_steps", "20", "--pretrain_epochs", "1",
+        "--translation_epochs", "1", "--batch_size", "3", "--num_beams", "1",
+    ])
+
+    written = json.loads((output_dir / "results.json").read_text())
+    assert written["rows"] == results["rows"] and list(written["rows"]) == list(ablation.ROWS)
+    assert len(written["runs"]) == 2 * len(ablation.ROWS)
+    assert written["chance_recall"]["chance_r1"] == 50.0
+    for row, loss_weights in ablation.ROWS.items():
+        metrics = written["rows"][row]
+        assert len(metrics["test_bleu4"]["values"]) == 2 and metrics["test_bleu4"]["std"] >= 0
+        # Recall is measured after pre-training; the row without it has none.
+        assert ("dev_recall_video_to_text_r1" in metrics) == (loss_weights is not None)
+    table = (output_dir / "results.md").read_text().splitlines()
+    assert all(any(line.startswith(f"| {row} |") for line in table) for row in ablation.ROWS)
+    assert (output_dir / "ablation.png").stat().st_size > 0
+    # Each row pre-trained with its own loss weights.
+    for row, loss_weights in ablation.ROWS.items():
+        config = json.loads((output_dir / f"{ablation.run_name(row, 0)}_pretrain" / "config.json").read_text())
+        for name, weight in (loss_weights or {}).items():
+            assert config[name] == weight
