@@ -182,7 +182,7 @@ def write_constant_videos(source_dir: Path, blind_dir: Path) -> None:
 
 
 def train_and_evaluate(name: str, data_dir: Path, encoder: str, backbones: dict, work_dir: Path, args,
-                       loss_weights: dict | None = None, seed: int | None = None) -> dict:
+                       loss_weights: dict | None, seed: int | None = None) -> dict:
     """Pre-train, fine-tune and evaluate on `data_dir`. `loss_weights` overrides λ_desc / λ_hand of the config and
     `--hand_loss_weight` (0 turns a term off; the architecture stays the same); `loss_weights=None` skips
     pre-training (the backbones go straight into fine-tuning). Returns the translation run's metrics and, after
@@ -301,6 +301,7 @@ def prepare(args, output_dir: Path) -> dict:
 
 
 def start(args) -> Path:
+    """Readable logs, every core for torch, and the run's output folder (returned, absolute)."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         level=logging.INFO, handlers=[logging.StreamHandler(sys.stdout)])
     torch.set_num_threads(max(1, os.cpu_count() or 1))
