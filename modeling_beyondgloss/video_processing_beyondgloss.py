@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, TypedDict
 
 import av
+import av.video.reformatter
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as tvF
@@ -331,13 +332,17 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
             with av.open(path) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
+                # One converter for the whole clip: `frame.to_ndarray(format=...)` builds a new swscale context for
+                # every frame, which costs several times the conversion itself at these sizes.
+                reformatter = av.video.reformatter.VideoReformatter()
                 size = None
                 for decoded, frame in enumerate(container.decode(stream), start=1):
                     source_index = decoded - 1
                     if builder.wants(source_index):
                         size = size or (frame.width, frame.height)
                         # Frames that are not kept are decoded (the codec needs them) but never converted to RGB.
-                        builder.add(source_index, frame.to_ndarray(format="rgb24", width=size[0], height=size[1]))
+                        rgb = reformatter.reformat(frame, format="rgb24", width=size[0], height=size[1])
+                        builder.add(source_index, rgb.to_ndarray())
                     if source_index >= last_needed:
                         break
         except av.error.FFmpegError as error:
