@@ -247,6 +247,8 @@ class ChatCompletions(BaseHTTPRequestHandler):
         ChatCompletions.requests.append((self.path, self.headers.get("Authorization"), body))
         if body["model"] == "overloaded-model":
             status, answer = 503, {"error": {"message": "overloaded"}}
+        elif body["model"] == "echo-model":
+            status, answer = 200, {"choices": [{"message": {"content": body["messages"][1]["content"]}}]}
         else:
             message = {"role": "assistant", "content": " Both flat hands rise\nto the chest. "}
             status, answer = 200, {"choices": [{"message": message}]}
@@ -298,6 +300,15 @@ def test_api_refiner_sends_the_segments_in_order_with_the_key_from_the_environme
     assert "secret-key-123" not in caplog.text
     outputs = [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
     assert outputs and not any("secret-key-123" in path.read_text() for path in outputs)
+
+
+def test_api_refiner_sends_a_group_as_concurrent_requests_and_keeps_the_order(chat_server):
+    refiner = APIRefiner(chat_server, "echo-model", max_concurrent_requests=3)
+    chunk_lists = [[f"hand {index} rises"] for index in range(5)]
+    assert refiner.refine_batch(chunk_lists) == [f"Part 1: hand {index} rises" for index in range(5)]
+    assert len(ChatCompletions.requests) == 5
+    with pytest.raises(RuntimeError, match="HTTP 503"):
+        APIRefiner(chat_server, "overloaded-model").refine_batch(chunk_lists[:2])
 
 
 def test_api_refiner_names_the_endpoint_when_it_fails(chat_server, tmp_path, tiny_describer_models):
