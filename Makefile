@@ -33,6 +33,7 @@ ablation: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/data_loading.py
+	$(PY) bench/descriptions.py
 
 clean:
 	rm -rf outputs .pytest_cache

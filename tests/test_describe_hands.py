@@ -123,23 +123,23 @@ def test_failures_are_summarised_and_leave_no_partial_files(synthsign, tmp_path,
     videos = tmp_path / "videos"
     shutil.copytree(synthsign / "videos" / "train", videos)
     (videos / "broken.mp4").write_bytes(b"not a video")
-    original = describe_hands.LocalRefiner.refine
+    original = describe_hands.LocalRefiner.refine_batch
     calls = []
 
-    def refine_then_die(self, chunks):
-        calls.append(chunks)
+    def refine_then_die(self, chunk_lists):
+        calls.append(chunk_lists)
         if len(calls) == 2:
             raise KeyboardInterrupt  # killed while the second video is being refined
-        return original(self, chunks)
+        return original(self, chunk_lists)
 
-    monkeypatch.setattr(describe_hands.LocalRefiner, "refine", refine_then_die)
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine_batch", refine_then_die)
     with pytest.raises(KeyboardInterrupt):
-        describe(videos, tmp_path / "out", tiny_describer_models)
+        describe(videos, tmp_path / "out", tiny_describer_models, "--videos_per_batch", "1")
     assert sorted(os.listdir(tmp_path / "out")) == ["000000.json"]
     finished = (tmp_path / "out" / "000000.json").read_text()
     assert json.loads(finished)["refined"]
 
-    monkeypatch.setattr(describe_hands.LocalRefiner, "refine", original)
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine_batch", original)
     summary = describe(videos, tmp_path / "out", tiny_describer_models)
     assert summary.written == ["000001"] and summary.skipped == ["000000"]
     assert [name for name, _ in summary.failed] == ["broken"] and "broken.mp4" in summary.failed[0][1]
@@ -161,11 +161,82 @@ def test_command_line_exits_non_zero_when_a_video_fails(tmp_path, tiny_describer
     assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
 
 
-def test_empty_answers_are_failures_not_empty_descriptions(synthsign, tmp_path, tiny_describer_models, monkeypatch):
-    monkeypatch.setattr(describe_hands.LocalRefiner, "refine", lambda self, chunks: "  \n ")
-    summary = describe(synthsign / "videos" / "dev", tmp_path, tiny_describer_models)
+@pytest.mark.parametrize("videos_per_batch", ["1", "4"])
+def test_empty_answers_are_failures_not_empty_descriptions(synthsign, tmp_path, tiny_describer_models, monkeypatch,
+                                                          videos_per_batch):
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine_batch", lambda self, lists: ["  \n "] * len(lists))
+    summary = describe(synthsign / "videos" / "dev", tmp_path, tiny_describer_models,
+                       "--videos_per_batch", videos_per_batch)
     assert summary.failed == [("000000", "ValueError: the model returned an empty refined description")]
     assert os.listdir(tmp_path) == []
+
+
+def test_batched_refinement_equals_one_video_at_a_time(tiny_describer_models):
+    refiner = describe_hands.LocalRefiner(tiny_describer_models[1], "cpu", max_new_tokens=12, batch_size=3)
+    chunk_lists = [  # different lengths, so the batch is padded
+        ["The left hand rises."],
+        ["Both flat hands circle in front of the body.", "The right fist rises towards the face.", "Hands fall."],
+        ["Index finger and thumb open and close near the shoulder.", "The hands fall down."],
+        ["A flat hand."],
+    ]
+    one_at_a_time = [refiner.refine(chunks) for chunks in chunk_lists]
+    assert refiner.refine_batch(chunk_lists) == one_at_a_time
+    assert len(set(one_at_a_time)) > 1  # the prompts reach the model: not the same answer for every video
+
+
+def test_video_groups_write_what_one_video_at_a_time_writes(synthsign, tmp_path, tiny_describer_models, monkeypatch):
+    videos = tmp_path / "videos"
+    shutil.copytree(synthsign / "videos" / "train", videos / "train")
+    shutil.copytree(synthsign / "videos" / "dev", videos / "dev")
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    single = describe(videos, tmp_path / "single", tiny_describer_models, "--videos_per_batch", "1")
+
+    refine_calls, describe_calls = [], []
+    refine_batch = describe_hands.LocalRefiner.refine_batch
+    describe_segments = describe_hands.SegmentDescriber.describe
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine_batch",
+                        lambda self, lists: refine_calls.append(len(lists)) or refine_batch(self, lists))
+    monkeypatch.setattr(
+        describe_hands.SegmentDescriber, "describe",
+        lambda self, segments: describe_calls.append(len(segments)) or describe_segments(self, segments),
+    )
+    grouped = describe(videos, tmp_path / "grouped", tiny_describer_models, "--videos_per_batch", "4")
+
+    assert refine_calls == [3] and len(describe_calls) == 1  # the broken video fails alone, before the models run
+    assert grouped.written == single.written == ["dev/000000", "train/000000", "train/000001"]
+    assert [name for name, _ in grouped.failed] == [name for name, _ in single.failed] == ["broken"]
+    for name in single.written:
+        written = [(tmp_path / run / f"{name}.json").read_text() for run in ("single", "grouped")]
+        assert written[0] == written[1]
+
+
+def test_a_failing_group_call_is_retried_per_video(synthsign, tmp_path, tiny_describer_models, monkeypatch):
+    original = describe_hands.LocalRefiner.refine_batch
+
+    def fail_for_groups(self, chunk_lists):
+        if len(chunk_lists) > 1:
+            raise RuntimeError("out of memory")
+        return original(self, chunk_lists)
+
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine_batch", fail_for_groups)
+    summary = describe(synthsign / "videos" / "train", tmp_path, tiny_describer_models)
+    assert summary.written == ["000000", "000001"] and not summary.failed
+    assert all(json.loads((tmp_path / f"{name}.json").read_text())["refined"] for name in summary.written)
+
+
+def test_interrupted_group_leaves_no_partial_files_and_a_rerun_finishes(synthsign, tmp_path, tiny_describer_models,
+                                                                       monkeypatch):
+    def die(self, chunk_lists):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(describe_hands.LocalRefiner, "refine_batch", die)
+    with pytest.raises(KeyboardInterrupt):
+        describe(synthsign / "videos" / "train", tmp_path / "out", tiny_describer_models)
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+    monkeypatch.undo()
+    summary = describe(synthsign / "videos" / "train", tmp_path / "out", tiny_describer_models)
+    assert summary.written == ["000000", "000001"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["000000.json", "000001.json"]
 
 
 class ChatCompletions(BaseHTTPRequestHandler):
@@ -176,6 +247,8 @@ class ChatCompletions(BaseHTTPRequestHandler):
         ChatCompletions.requests.append((self.path, self.headers.get("Authorization"), body))
         if body["model"] == "overloaded-model":
             status, answer = 503, {"error": {"message": "overloaded"}}
+        elif body["model"] == "echo-model":
+            status, answer = 200, {"choices": [{"message": {"content": body["messages"][1]["content"]}}]}
         else:
             message = {"role": "assistant", "content": " Both flat hands rise\nto the chest. "}
             status, answer = 200, {"choices": [{"message": message}]}
@@ -227,6 +300,15 @@ def test_api_refiner_sends_the_segments_in_order_with_the_key_from_the_environme
     assert "secret-key-123" not in caplog.text
     outputs = [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
     assert outputs and not any("secret-key-123" in path.read_text() for path in outputs)
+
+
+def test_api_refiner_sends_a_group_as_concurrent_requests_and_keeps_the_order(chat_server):
+    refiner = APIRefiner(chat_server, "echo-model", max_concurrent_requests=3)
+    chunk_lists = [[f"hand {index} rises"] for index in range(5)]
+    assert refiner.refine_batch(chunk_lists) == [f"Part 1: hand {index} rises" for index in range(5)]
+    assert len(ChatCompletions.requests) == 5
+    with pytest.raises(RuntimeError, match="HTTP 503"):
+        APIRefiner(chat_server, "overloaded-model").refine_batch(chunk_lists[:2])
 
 
 def test_api_refiner_names_the_endpoint_when_it_fails(chat_server, tmp_path, tiny_describer_models):

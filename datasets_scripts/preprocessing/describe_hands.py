@@ -24,6 +24,7 @@ import re
 import sys
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -51,6 +52,7 @@ __all__ = [
     "Refiner",
     "SegmentDescriber",
     "describe_video",
+    "describe_videos",
     "main",
     "refinement_messages",
     "tile_grid",
@@ -174,9 +176,18 @@ class SegmentDescriber:
 
 
 class Refiner(Protocol):
-    """Stage 2: merges a video's segment descriptions, in order, into one sentence."""
+    """Stage 2: merges a video's segment descriptions, in order, into one sentence. A refiner may also have
+    `refine_batch(chunk_lists) -> list[str]`, one sentence per video, which the tool then uses for groups of
+    videos."""
 
     def refine(self, chunks: list[str]) -> str: ...
+
+
+def refine_all(refiner: Refiner, chunk_lists: list[list[str]]) -> list[str]:
+    """One refined sentence per video, through the refiner's `refine_batch` when it has one."""
+    if hasattr(refiner, "refine_batch"):
+        return refiner.refine_batch(chunk_lists)
+    return [refiner.refine(chunks) for chunks in chunk_lists]
 
 
 def refinement_messages(chunks: list[str]) -> list[dict]:
@@ -186,14 +197,22 @@ def refinement_messages(chunks: list[str]) -> list[dict]:
 
 
 class LocalRefiner:
-    """Stage 2 with a local instruction model (`AutoModelForCausalLM` with a chat template), greedy decoding."""
+    """Stage 2 with a local instruction model (`AutoModelForCausalLM` with a chat template), greedy decoding.
+
+    `refine_batch` refines several videos per `generate` call, `batch_size` at a time, with left padding.
+    """
 
     def __init__(
-        self, model_name_or_path: str = DEFAULT_REFINER, device: str | None = None, max_new_tokens: int = 128
+        self,
+        model_name_or_path: str = DEFAULT_REFINER,
+        device: str | None = None,
+        max_new_tokens: int = 128,
+        batch_size: int = 8,
     ):
         self.model_name_or_path = model_name_or_path
         self.device, self.dtype = _device_and_dtype(device)
         self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
         self.tokenizer = self.model = None
 
     def _load(self) -> None:
@@ -201,31 +220,60 @@ class LocalRefiner:
 
         logger.info(f"Loading the refinement model {self.model_name_or_path} on {self.device}")
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
+        self.tokenizer.padding_side = "left"  # generation continues every row from its last token
         self.model = AutoModelForCausalLM.from_pretrained(self.model_name_or_path, dtype=self.dtype)
         self.model.to(self.device).eval()
 
-    @torch.inference_mode()
     def refine(self, chunks: list[str]) -> str:
         """The merged description of a video's segment descriptions, in order."""
+        return self.refine_batch([chunks])[0]
+
+    @torch.inference_mode()
+    def refine_batch(self, chunk_lists: list[list[str]]) -> list[str]:
+        """The merged description of each video's segment descriptions, `batch_size` videos per model call."""
         if self.model is None:
             self._load()
-        inputs = self.tokenizer.apply_chat_template(
-            refinement_messages(chunks), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.device)
-        generated = self.model.generate(
-            **inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=1, do_sample=False
-        )
-        return self.tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        refined = []
+        for start in range(0, len(chunk_lists), self.batch_size):
+            conversations = [refinement_messages(chunks) for chunks in chunk_lists[start : start + self.batch_size]]
+            inputs = self.tokenizer.apply_chat_template(
+                conversations, add_generation_prompt=True, padding=True, return_tensors="pt", return_dict=True
+            ).to(self.device)
+            generated = self.model.generate(
+                **inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=1, do_sample=False
+            )
+            new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+            refined.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        return refined
 
 
 class APIRefiner:
-    """Stage 2 through an OpenAI-compatible chat-completions endpoint; the key is read from the environment."""
+    """Stage 2 through an OpenAI-compatible chat-completions endpoint; the key is read from the environment.
 
-    def __init__(self, api_base: str, model: str, api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0):
+    The endpoint takes one conversation per request, so `refine_batch` sends up to `max_concurrent_requests` requests
+    at a time.
+    """
+
+    def __init__(
+        self,
+        api_base: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 120.0,
+        max_concurrent_requests: int = 8,
+    ):
         self.url = api_base.rstrip("/") + "/chat/completions"
         self.model = model
         self.api_key_env = api_key_env
         self.timeout = timeout
+        self.max_concurrent_requests = max_concurrent_requests
+
+    def refine_batch(self, chunk_lists: list[list[str]]) -> list[str]:
+        """One merged description per video, the requests sent concurrently; the first failure is raised."""
+        if len(chunk_lists) <= 1:
+            return [self.refine(chunks) for chunks in chunk_lists]
+        with ThreadPoolExecutor(min(len(chunk_lists), self.max_concurrent_requests)) as pool:
+            return list(pool.map(self.refine, chunk_lists))
 
     def refine(self, chunks: list[str]) -> str:
         """The merged description of a video's segment descriptions, in order."""
@@ -308,6 +356,73 @@ def describe_video(
     return content
 
 
+def describe_videos(
+    items: list[tuple[VideoSource, list[str] | None]],
+    describer: SegmentDescriber | None,
+    refiner: Refiner | None = None,
+    segment_frames: int = SEGMENT_FRAMES,
+) -> list[dict[str, str] | Exception]:
+    """[`describe_video`] for a group of videos `(source, chunks or None)`, with one `describe` call for all their
+    segments and one refinement call for all of them, so that the models see full batches.
+
+    Returns, per video, its content or the exception that failed it: a video that cannot be decoded, or whose
+    answers are empty, fails alone; when a shared model call fails, its videos are retried one by one so that the
+    error lands on the video that causes it.
+    """
+    results: list[dict[str, str] | Exception | None] = [None] * len(items)
+    chunk_lists: list[list[str] | None] = [chunks for _, chunks in items]
+    segments_of: dict[int, list[np.ndarray]] = {}
+    for position, (source, chunks) in enumerate(items):
+        if chunks is None:
+            try:
+                frames = decode_video(source.path)
+                bounds = segment_bounds(len(frames), segment_frames)
+                segments_of[position] = [frames[start:end] for start, end in bounds]
+            except Exception as err:
+                results[position] = err
+    if segments_of:
+        try:
+            texts = describer.describe([segment for segments in segments_of.values() for segment in segments])
+        except Exception:
+            texts = None
+        offset = 0
+        for position, segments in segments_of.items():
+            try:
+                if texts is None:
+                    video_texts = describer.describe(segments)
+                else:
+                    video_texts = texts[offset : offset + len(segments)]
+                    offset += len(segments)
+                chunk_lists[position] = [
+                    one_line(text, f"description of segment {index}") for index, text in enumerate(video_texts)
+                ]
+            except Exception as err:
+                results[position] = err
+    to_refine = [position for position in range(len(items)) if results[position] is None]
+    refined: dict[int, str | Exception] = {}
+    if refiner is not None and to_refine:
+        try:
+            refined = dict(zip(to_refine, refine_all(refiner, [chunk_lists[position] for position in to_refine])))
+        except Exception:
+            for position in to_refine:
+                try:
+                    refined[position] = refiner.refine(chunk_lists[position])
+                except Exception as err:
+                    refined[position] = err
+    for position in to_refine:
+        content = {f"chunk_{index}": chunk for index, chunk in enumerate(chunk_lists[position])}
+        if refiner is not None:
+            try:
+                if isinstance(refined[position], Exception):
+                    raise refined[position]
+                content["refined"] = one_line(refined[position], "refined description")
+            except Exception as err:
+                results[position] = err
+                continue
+        results[position] = content
+    return results
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_job_arguments(parser)
@@ -321,6 +436,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--segment_frames", type=int, default=SEGMENT_FRAMES, help="Frames per segment.")
     parser.add_argument("--grid_max_side", type=int, default=1008, help="Largest side of a grid image in pixels.")
     parser.add_argument("--batch_size", type=int, default=4, help="Segments per generation batch.")
+    parser.add_argument(
+        "--videos_per_batch",
+        type=int,
+        default=8,
+        help="Videos handled together: their segments share description batches and up to this many videos are "
+        "refined per model call (or, with an endpoint, concurrently). 1 handles one video at a time.",
+    )
     parser.add_argument("--max_new_tokens", type=int, default=128, help="Longest answer of either model, in tokens.")
     parser.add_argument("--refiner", default=DEFAULT_REFINER, help="Local instruction model for the refinement.")
     parser.add_argument(
@@ -357,9 +479,14 @@ def main(argv: list[str] | None = None) -> JobSummary:
     refiner = None
     if not args.skip_refinement:
         if args.refiner_api_base:
-            refiner = APIRefiner(args.refiner_api_base, args.refiner_api_model, args.refiner_api_key_env)
+            refiner = APIRefiner(
+                args.refiner_api_base,
+                args.refiner_api_model,
+                args.refiner_api_key_env,
+                max_concurrent_requests=args.videos_per_batch,
+            )
         else:
-            refiner = LocalRefiner(args.refiner, args.device, args.max_new_tokens)
+            refiner = LocalRefiner(args.refiner, args.device, args.max_new_tokens, batch_size=args.videos_per_batch)
 
     def is_done(path: str) -> bool:
         if not verified_output(path, verify_description_file):
@@ -371,6 +498,24 @@ def main(argv: list[str] | None = None) -> JobSummary:
         chunks = None if args.overwrite else _read_chunks(output_path)
         write_json_atomic(output_path, describe_video(source, describer, refiner, args.segment_frames, chunks))
 
+    def process_group(items: list[tuple[VideoSource, str]]) -> list[Exception | None]:
+        existing = [None if args.overwrite else _read_chunks(output_path) for _, output_path in items]
+        contents = describe_videos(
+            [(source, chunks) for (source, _), chunks in zip(items, existing)], describer, refiner, args.segment_frames
+        )
+        errors = []
+        for (_, output_path), content in zip(items, contents):
+            if isinstance(content, Exception):
+                errors.append(content)
+                continue
+            try:
+                write_json_atomic(output_path, content)
+            except Exception as err:
+                errors.append(err)
+            else:
+                errors.append(None)
+        return errors
+
     return run_jobs(
         sources,
         lambda source: os.path.join(args.output_dir, f"{source.name}.json"),
@@ -378,6 +523,8 @@ def main(argv: list[str] | None = None) -> JobSummary:
         description="Describing hands",
         overwrite=args.overwrite,
         is_done=is_done,
+        process_group=process_group if args.videos_per_batch > 1 else None,
+        group_size=args.videos_per_batch,
     )
 
 

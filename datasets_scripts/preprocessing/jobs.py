@@ -150,13 +150,31 @@ def run_jobs(
     description: str,
     overwrite: bool = False,
     is_done: Callable[[str], bool] = os.path.exists,
+    process_group: Callable[[list[tuple[VideoSource, str]]], list[Exception | None]] | None = None,
+    group_size: int = 1,
 ) -> JobSummary:
     """Run `process(source, output_path)` for every source whose output is not done yet (`is_done(output_path)`,
     by default: the file exists).
 
     `process` must write its output through [`atomic_output`]. An exception fails that video only: the message is
     kept for the summary and the run goes on; `KeyboardInterrupt` stops the run with every finished output intact.
+
+    With `process_group`, the pending videos go to it `group_size` at a time as `(source, output_path)` pairs; it
+    returns one entry per video, `None` when its output was written or the exception that failed it.
     """
+    if process_group is None:
+        group_size = 1
+
+        def process_group(items):
+            (source, path), = items
+            try:
+                process(source, path)
+            except Exception as err:  # one broken video must not stop a corpus-sized run
+                return [err]
+            return [None]
+
+    if group_size < 1:
+        raise ValueError(f"group_size must be at least 1, got {group_size}")
     summary = JobSummary()
     start = time.perf_counter()
     pending = []
@@ -167,17 +185,21 @@ def run_jobs(
             pending.append(source)
     if summary.skipped:
         logger.info(f"{description}: {len(summary.skipped)} of {len(sources)} videos already done, skipping them")
-    with tqdm(pending, desc=description, unit="video", dynamic_ncols=True) as progress:
-        for source in progress:
-            try:
-                process(source, output_path(source))
-            except Exception as err:  # one broken video must not stop a corpus-sized run
-                message = f"{type(err).__name__}: {err}"
-                logger.debug(f"{source.name} failed", exc_info=True)
-                summary.failed.append((source.name, message))
+    with tqdm(total=len(pending), desc=description, unit="video", dynamic_ncols=True) as progress:
+        for first in range(0, len(pending), group_size):
+            group = pending[first : first + group_size]
+            errors = process_group([(source, output_path(source)) for source in group])
+            if len(errors) != len(group):
+                raise RuntimeError(f"process_group returned {len(errors)} results for {len(group)} videos")
+            for source, err in zip(group, errors):
+                if err is None:
+                    summary.written.append(source.name)
+                else:
+                    logger.debug(f"{source.name} failed", exc_info=err)
+                    summary.failed.append((source.name, f"{type(err).__name__}: {err}"))
+            progress.update(len(group))
+            if summary.failed:
                 progress.set_postfix(failed=len(summary.failed))
-            else:
-                summary.written.append(source.name)
     summary.seconds = time.perf_counter() - start
     summary.log(description)
     return summary
