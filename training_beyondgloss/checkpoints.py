@@ -105,7 +105,10 @@ def read_metadata(path: str) -> dict:
 
 
 def describe_source(source: dict) -> str:
-    return ", ".join(f"{key}={value}" for key, value in sorted(source.items()) if value is not None) or "unknown"
+    described = [
+        f"{key}={value}" for key, value in sorted(source.items()) if key != "local_paths" and value is not None
+    ]
+    return ", ".join(described) or "an unknown source"
 
 
 def weights_source(seed: int | None = None, **sources) -> dict:
