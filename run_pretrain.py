@@ -17,7 +17,13 @@ from transformers import TrainingArguments
 from modeling_beyondgloss import BeyondGlossForPreTraining
 from training_beyondgloss import data
 from training_beyondgloss.arguments import REFERENCE_OPTIMISATION, DataArguments, start_run
-from training_beyondgloss.outputs import finish_run, log_and_save_metrics, train_and_save
+from training_beyondgloss.checkpoints import weights_source
+from training_beyondgloss.outputs import (
+    check_frozen_weights_sources,
+    finish_run,
+    log_and_save_metrics,
+    train_and_save,
+)
 from training_beyondgloss.plots import plot_loss_terms
 from training_beyondgloss.trainers import BeyondGlossPretrainingTrainer
 
@@ -128,10 +134,23 @@ def build_model(model_args, data_args, dataset):
     return model, tokenizer
 
 
+def frozen_weights_source(model_args, training_args) -> dict:
+    """Where the weights the run does not train come from, as its checkpoints record it."""
+    sources = {"model_name_or_path": model_args.model_name_or_path}
+    if model_args.model_name_or_path == "backbones":
+        sources.update(
+            vision_model_name_or_path=model_args.vision_model_name_or_path,
+            text_model_name_or_path=model_args.text_model_name_or_path,
+        )
+    return weights_source(seed=training_args.seed, **sources)
+
+
 def main(argv=None):
     model_args, data_args, training_args = start_run(
         (ModelArguments, DataArguments, TrainingArguments), argv, PAPER_DEFAULTS
     )
+    source = frozen_weights_source(model_args, training_args)
+    check_frozen_weights_sources(training_args, source)
     dataset = data.load_dataset_splits(data_args)
     model, tokenizer = build_model(model_args, data_args, dataset)
     if not model_args.align_with_text:
@@ -143,6 +162,7 @@ def main(argv=None):
         model=model,
         args=training_args,
         **data.trainer_inputs(dataset, processor, "pretraining", data_args, training_args),
+        weights_source=source,
     )
 
     all_metrics = {}

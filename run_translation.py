@@ -18,7 +18,13 @@ from transformers import Seq2SeqTrainingArguments
 from modeling_beyondgloss import BeyondGlossConfig, BeyondGlossForConditionalGeneration
 from training_beyondgloss import data
 from training_beyondgloss.arguments import METRIC_TOKENIZE, REFERENCE_OPTIMISATION, DataArguments, start_run
-from training_beyondgloss.outputs import finish_run, log_and_save_metrics, train_and_save
+from training_beyondgloss.checkpoints import weights_source
+from training_beyondgloss.outputs import (
+    check_frozen_weights_sources,
+    finish_run,
+    log_and_save_metrics,
+    train_and_save,
+)
 from training_beyondgloss.trainers import BeyondGlossSeq2SeqTrainer, decode_predictions
 
 
@@ -93,6 +99,12 @@ def main(argv=None):
     model_args, data_args, training_args = start_run(
         (ModelArguments, DataArguments, Seq2SeqTrainingArguments), argv, PAPER_DEFAULTS
     )
+    source = weights_source(
+        seed=training_args.seed,
+        model_name_or_path=model_args.model_name_or_path,
+        text_model_name_or_path=model_args.text_model_name_or_path,
+    )
+    check_frozen_weights_sources(training_args, source)
     if model_args.label_smoothing is not None:
         logger.warning("--label_smoothing is deprecated: use --label_smoothing_factor.")
         training_args.label_smoothing_factor = model_args.label_smoothing
@@ -126,6 +138,7 @@ def main(argv=None):
         **data.trainer_inputs(dataset, processor, "translation", data_args, training_args),
         compute_metrics=compute_metrics if training_args.predict_with_generate else None,
         one_cycle=model_args.one_cycle,
+        weights_source=source,
     )
 
     all_metrics = {}

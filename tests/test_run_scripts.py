@@ -1,6 +1,7 @@
 """End-to-end tests of `run_pretrain.py` and `run_translation.py` on a tiny SynthSign corpus."""
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from safetensors.torch import load_file
 import run_pretrain
 import run_translation
 from datasets_scripts import load_sign_dataset
+from training_beyondgloss.checkpoints import TRAINABLE_WEIGHTS_NAME, read_metadata
 from training_beyondgloss.outputs import resolve_checkpoint
 
 
@@ -274,6 +276,9 @@ def test_run_killed_after_a_mid_epoch_checkpoint_resumes_exactly(corpus, repo_ro
     result = run_script_in_subprocess(repo_root, script, [*flags, "--output_dir", str(interrupted)], 3)
     assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
     assert not (interrupted / "model.safetensors").exists()
+    # The run resumes from a checkpoint without the frozen weights: they come from the model built again.
+    assert (interrupted / "checkpoint-3" / TRAINABLE_WEIGHTS_NAME).is_file()
+    assert not (interrupted / "checkpoint-3" / "model.safetensors").exists()
     result = run_script_in_subprocess(repo_root, script, [
         *flags, "--output_dir", str(interrupted), "--resume_from_checkpoint", "last", "--dataloader_num_workers", "1",
     ])
@@ -327,7 +332,9 @@ def interrupted_copy(two_checkpoints, tmp_path, damage):
     for name in ("checkpoint-1", "checkpoint-2"):
         shutil.copytree(source / name, tmp_path / name)
     checkpoint = tmp_path / "checkpoint-2"
-    if damage == "no trainer_state.json":
+    if damage is None:
+        pass
+    elif damage == "no trainer_state.json":
         (checkpoint / "trainer_state.json").unlink()
     else:
         path = checkpoint / damage
@@ -338,7 +345,8 @@ def interrupted_copy(two_checkpoints, tmp_path, damage):
 @pytest.mark.parametrize(
     "damage, reason",
     [
-        ("model.safetensors", r"model.safetensors is truncated: \d+ bytes where its header promises \d+"),
+        ("trainable_model.safetensors",
+         r"trainable_model.safetensors is truncated: \d+ bytes where its header promises \d+"),
         ("optimizer.pt", r"optimizer.pt is truncated or corrupt"),
         ("trainer_state.json", r"trainer_state.json is truncated or unreadable"),
         ("no trainer_state.json", r"no trainer_state.json, so its save did not finish"),
@@ -363,6 +371,97 @@ def test_run_resumes_from_the_newest_complete_checkpoint(two_checkpoints, tmp_pa
     assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 2
     expected, resumed = load_file(source / "model.safetensors"), load_file(tmp_path / "model.safetensors")
     assert all(torch.equal(expected[name], resumed[name]) for name in expected)
+
+
+def test_checkpoints_hold_the_trained_weights_and_a_record_of_the_frozen_ones(two_checkpoints):
+    from modeling_beyondgloss import BeyondGlossForConditionalGeneration
+
+    _, output_dir = two_checkpoints
+    checkpoint = output_dir / "checkpoint-2"
+    assert not (checkpoint / "model.safetensors").exists()
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "config.json"):
+        assert (checkpoint / name).is_file(), name
+    # The final model of this 2-step run is the checkpoint's: trained tensors and buffers equal, frozen ones
+    # recorded by dtype, shape and hash.
+    model = BeyondGlossForConditionalGeneration.from_pretrained(output_dir)
+    saved = load_file(checkpoint / TRAINABLE_WEIGHTS_NAME)
+    trained = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    frozen = {name: parameter for name, parameter in model.named_parameters() if not parameter.requires_grad}
+    buffers = {name for name, _ in model.named_buffers()}
+    assert trained and frozen and saved.keys() == trained | buffers
+    state = model.state_dict()
+    assert all(torch.equal(saved[name], state[name]) for name in saved)
+    record = read_metadata(str(checkpoint / TRAINABLE_WEIGHTS_NAME))
+    assert record["frozen"].keys() == frozen.keys()
+    for name, parameter in frozen.items():
+        dtype, shape, digest = record["frozen"][name]
+        assert (dtype, shape) == ("float32", list(parameter.shape))
+        assert digest == hashlib.sha256(parameter.detach().contiguous().numpy().tobytes()).hexdigest(), name
+    assert record["source"]["model_name_or_path"].endswith("beyondgloss-tiny.json") and record["source"]["seed"] == 0
+    weights = (checkpoint / TRAINABLE_WEIGHTS_NAME).stat().st_size
+    assert weights < (output_dir / "model.safetensors").stat().st_size / 3
+
+
+def test_the_final_model_is_whole(two_checkpoints):
+    from modeling_beyondgloss import BeyondGlossForConditionalGeneration
+
+    _, output_dir = two_checkpoints
+    model, info = BeyondGlossForConditionalGeneration.from_pretrained(output_dir, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    weights = load_file(output_dir / "model.safetensors")
+    assert any(not parameter.requires_grad and name in weights for name, parameter in model.named_parameters())
+
+
+def test_resuming_onto_other_frozen_weights_is_refused(two_checkpoints, tmp_path):
+    flags, _ = two_checkpoints
+    interrupted_copy(two_checkpoints, tmp_path, None)
+    # Another seed initialises the frozen backbones differently from those the checkpoint was trained on.
+    with pytest.raises(ValueError) as refusal:
+        run_translation.main([*flags, "--output_dir", str(tmp_path), "--resume_from_checkpoint", "last",
+                              "--seed", "1"])
+    message = str(refusal.value)
+    assert f"Cannot resume from {tmp_path / 'checkpoint-2' / TRAINABLE_WEIGHTS_NAME}" in message
+    assert re.search(r"\d+ of \d+ frozen tensor\(s\) hold other values", message)
+    assert "--seed" in message and "beyondgloss-tiny.json" in message
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_resuming_when_the_frozen_weights_are_gone_says_so(corpus, pretrained, tmp_path):
+    base = tmp_path / "pretrain"
+    shutil.copytree(pretrained[0], base, ignore=shutil.ignore_patterns("checkpoint-*"))
+    flags = [
+        "--model_name_or_path", str(base), *data_flags(corpus), "--output_dir", str(tmp_path / "run"),
+        "--do_train", "--max_steps", "2", "--save_steps", "1", *COMMON_FLAGS,
+    ]
+    run_translation.main(flags)
+    (tmp_path / "run" / "model.safetensors").unlink()
+    shutil.rmtree(base)
+    with pytest.raises(FileNotFoundError) as refusal:
+        run_translation.main([*flags, "--resume_from_checkpoint", "last"])
+    message = str(refusal.value)
+    assert str(tmp_path / "run" / "checkpoint-2" / TRAINABLE_WEIGHTS_NAME) in message
+    assert f"model_name_or_path={base}, which no longer exists" in message
+
+
+def test_the_best_checkpoint_is_loaded_at_the_end_onto_the_frozen_weights(corpus, repo_root, tmp_path):
+    # The highest evaluation loss is the best: with three evaluations, it is rarely the last checkpoint's.
+    run_translation.main([
+        "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+        "--output_dir", str(tmp_path), "--do_train", "--max_steps", "3", "--save_steps", "1", "--eval_strategy",
+        "steps", "--eval_steps", "1", "--load_best_model_at_end", "true", "--metric_for_best_model", "loss",
+        "--greater_is_better", "true", *COMMON_FLAGS,
+    ])
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    losses = {entry["step"]: entry["eval_loss"] for entry in state["log_history"] if "eval_loss" in entry}
+    best_step = max(losses, key=losses.get)
+    assert state["best_model_checkpoint"] == str(tmp_path / f"checkpoint-{best_step}")
+    trained = load_file(tmp_path / f"checkpoint-{best_step}" / TRAINABLE_WEIGHTS_NAME)
+    final = load_file(tmp_path / "model.safetensors")
+    assert set(trained) < set(final)
+    assert all(torch.equal(final[name], trained[name]) for name in trained)
+    if best_step != 3:
+        last = load_file(tmp_path / "checkpoint-3" / TRAINABLE_WEIGHTS_NAME)
+        assert any(not torch.equal(final[name], last[name]) for name in last)
 
 
 def test_a_save_that_runs_out_of_space_says_so(two_checkpoints, repo_root, tmp_path):

@@ -10,14 +10,17 @@ import struct
 import zipfile
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import Seq2SeqTrainer
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .checkpoints import TRAINABLE_WEIGHTS_NAME, check_sources_exist, read_metadata
 from .model_card import write_model_card
 
 
 __all__ = [
+    "check_frozen_weights_sources",
     "check_output_dir",
     "checkpoint_problem",
     "finish_run",
@@ -68,9 +71,10 @@ def check_output_dir(training_args, overwrite: bool) -> None:
             shutil.rmtree(os.path.join(training_args.output_dir, name))
 
 
-def resolve_checkpoint(training_args) -> str | None:
+def resolve_checkpoint(training_args, log: bool = True) -> str | None:
     """The checkpoint `--resume_from_checkpoint` names: a path, or `last`/`true` for the newest complete
-    `checkpoint-*` in `--output_dir` (incomplete or unreadable ones are passed over, with the reason logged)."""
+    `checkpoint-*` in `--output_dir` (incomplete or unreadable ones are passed over, with the reason logged unless
+    `log` is false)."""
     checkpoint = training_args.resume_from_checkpoint
     if checkpoint is None:
         return None
@@ -91,15 +95,31 @@ def resolve_checkpoint(training_args) -> str | None:
     for candidate in sorted(candidates, key=lambda path: int(path.rsplit("-", 1)[1]), reverse=True):
         problem = checkpoint_problem(candidate)
         if problem is None:
-            logger.info("Resuming from %s", candidate)
+            if log:
+                logger.info("Resuming from %s", candidate)
             return candidate
-        logger.warning("Passing over %s: %s.", candidate, problem)
+        if log:
+            logger.warning("Passing over %s: %s.", candidate, problem)
         passed_over.append(f"{candidate}: {problem}")
     details = "".join(f"\n  {line}" for line in passed_over)
     raise FileNotFoundError(
         f"--resume_from_checkpoint {checkpoint}: no {'complete ' if passed_over else ''}checkpoint-* in "
         f"{output_dir}.{details}"
     )
+
+
+def check_frozen_weights_sources(training_args, source: dict) -> None:
+    """Before the model is built: refuse to resume from a checkpoint that holds only the trained weights when the
+    local folder or file its frozen weights came from, and this run would take them from again, is gone (`source`
+    is this run's `checkpoints.weights_source`). What is wrong with the checkpoint itself is left to
+    `resolve_checkpoint`, when training starts."""
+    if not training_args.do_train or training_args.resume_from_checkpoint is None:
+        return
+    try:
+        checkpoint = resolve_checkpoint(training_args, log=False)
+    except (FileNotFoundError, ValueError):
+        return
+    check_sources_exist(checkpoint, source)
 
 
 def checkpoint_problem(checkpoint: str) -> str | None:
@@ -126,11 +146,20 @@ def checkpoint_problem(checkpoint: str) -> str | None:
         problem = _file_problem(path)
         if problem is not None:
             return f"{path} {problem}"
+    trainable = os.path.join(checkpoint, TRAINABLE_WEIGHTS_NAME)
+    if os.path.isfile(trainable):
+        try:
+            read_metadata(trainable)
+        except (OSError, ValueError, SafetensorError) as error:
+            return str(error)
     return None
 
 
-# The model's weights as save_pretrained, PEFT or DeepSpeed write them.
-WEIGHT_FILE = re.compile(r"(model|pytorch_model|adapter_model)(-[\w-]+)?\.(safetensors|bin)|.*_model_states\.pt")
+# The model's weights as save_pretrained, PEFT or DeepSpeed write them, or the trained ones alone (checkpoints.py).
+WEIGHT_FILE = re.compile(
+    r"(model|pytorch_model|adapter_model)(-[\w-]+)?\.(safetensors|bin)|.*_model_states\.pt|"
+    + re.escape(TRAINABLE_WEIGHTS_NAME)
+)
 
 
 def _file_problem(path: str) -> str | None:

@@ -12,9 +12,18 @@ from accelerate.data_loader import SeedableRandomSampler
 from accelerate.utils import gather_object
 from torch.utils.data import Dataset, RandomSampler, Sampler
 from transformers import Seq2SeqTrainer, Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_pt_utils import BatchRebalanceSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, has_length
+from transformers.utils import is_sagemaker_mp_enabled, is_torch_xla_available
 
+from .checkpoints import (
+    TRAINABLE_WEIGHTS_NAME,
+    FrozenWeightsFingerprint,
+    load_trainable_weights,
+    save_trainable_weights,
+    weights_source,
+)
 from .data_collator import AUGMENTATION_SEED, SKIPPED_SAMPLES
 
 
@@ -117,12 +126,32 @@ class _BeyondGlossTrainerMixin:
     - `one_cycle=True` replaces `--lr_scheduler_type` with the reference fine-tuning schedule: PyTorch's `OneCycleLR`
       (cosine annealing, warm-up fraction `--warmup_steps`, start and end at `lr / 25` and `lr / 25e4`, Adam's β1
       cycled between 0.95 and 0.85).
+    - Intermediate checkpoints hold what trains (see `training_beyondgloss.checkpoints`): `trainable_model.safetensors`
+      with the trained parameters and the buffers, a record of where the frozen weights come from (`weights_source`,
+      which the training scripts fill from their arguments) and of each frozen tensor's SHA-256, then the optimizer,
+      scheduler, RNG and trainer states as usual. Resuming, and loading the best model at the end, take the frozen
+      weights from the model given to the Trainer and refuse, naming the file, when they differ from the record. The
+      final `save_model()` writes the whole model. Checkpoints stay whole with `save_frozen_weights=True`,
+      `--save_only_model` (whose checkpoints are meant as models), and under DeepSpeed, FSDP, XLA or SageMaker MP,
+      whose engines write and resume the model from their own checkpoint format.
     """
 
-    def __init__(self, *args, eval_data_collator=None, one_cycle: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        eval_data_collator=None,
+        one_cycle: bool = False,
+        weights_source: dict | None = None,
+        save_frozen_weights: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
         self.one_cycle = one_cycle
+        self.weights_source = weights_source
+        self.save_frozen_weights = save_frozen_weights
+        self._saving_checkpoint = False
+        self._frozen_fingerprint = FrozenWeightsFingerprint()
         # Samples the collator left out because they did not decode, with the error: {name: error}.
         self.skipped_samples = {}
 
@@ -198,9 +227,61 @@ class _BeyondGlossTrainerMixin:
     def _save_checkpoint(self, model, trial):
         checkpoint_folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         checkpoint = os.path.join(self._get_output_dir(trial=trial), checkpoint_folder)
-        with _explain_disk_full(checkpoint):
-            super()._save_checkpoint(model, trial)
-            self._write_skipped_samples()
+        self._saving_checkpoint = True
+        try:
+            with _explain_disk_full(checkpoint):
+                super()._save_checkpoint(model, trial)
+                self._write_skipped_samples()
+        finally:
+            self._saving_checkpoint = False
+
+    def _trims_checkpoints(self) -> bool:
+        """Whether checkpoints leave the frozen weights out (see the class docstring for when they do not)."""
+        return not (
+            self.save_frozen_weights
+            or self.args.save_only_model
+            or self.is_deepspeed_enabled
+            or self.is_fsdp_enabled
+            or is_torch_xla_available()
+            or is_sagemaker_mp_enabled()
+        )
+
+    def _save(self, output_dir=None, state_dict=None):
+        if not (self._saving_checkpoint and self._trims_checkpoints()):
+            return super()._save(output_dir, state_dict)
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:
+            return None
+        os.makedirs(output_dir, exist_ok=True)
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        logger.info("Saving the trained weights (the frozen ones stay where they came from) to %s", output_dir)
+        model.config.save_pretrained(output_dir)
+        if model.can_generate() and getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(output_dir)
+        source = self.weights_source or weights_source(name_or_path=model.name_or_path or None, seed=self.args.seed)
+        save_trainable_weights(model, output_dir, source, self._frozen_fingerprint)
+        if self.processing_class is not None:
+            self.processing_class.save_pretrained(output_dir)
+        torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+        return None
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        if not os.path.isfile(os.path.join(resume_from_checkpoint, TRAINABLE_WEIGHTS_NAME)):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        model = self.accelerator.unwrap_model(model if model is not None else self.model, keep_torch_compile=False)
+        logger.info("Loading the trained weights from %s onto the frozen ones of the model", resume_from_checkpoint)
+        load_trainable_weights(model, resume_from_checkpoint, self._frozen_fingerprint)
+        return None
+
+    def _load_best_model(self):
+        best = self.state.best_model_checkpoint
+        if self.is_deepspeed_enabled or not os.path.isfile(os.path.join(best, TRAINABLE_WEIGHTS_NAME)):
+            return super()._load_best_model()
+        logger.info("Loading best model from %s (score: %s).", best, self.state.best_metric)
+        load_trainable_weights(
+            self.accelerator.unwrap_model(self.model, keep_torch_compile=False), best, self._frozen_fingerprint
+        )
+        return None
 
     def save_model(self, output_dir=None, _internal_call=False):
         with _explain_disk_full(output_dir or self.args.output_dir):
