@@ -33,6 +33,8 @@ ablation: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/data_loading.py
+	$(PY) bench/inference.py
+	$(PY) bench/training_step.py $(if $(REFERENCE_DIR),--reference_dir $(REFERENCE_DIR))
 
 clean:
 	rm -rf outputs .pytest_cache
