@@ -136,6 +136,12 @@ class BeyondGlossConfig(PreTrainedConfig):
         train_text_backbone (`bool`, *optional*, defaults to `False`):
             Likewise for the sign-side mBART encoder and the translation mBART (the target-side text encoder of
             pre-training always stays frozen).
+        cache_text_embeddings (`bool`, *optional*, defaults to `False`):
+            Pre-training: encode each target sentence with the frozen text encoder once, in eval mode (no dropout),
+            and reuse its pooled embedding whenever the sentence comes back (the text encoder's forward is then
+            skipped). Not the paper's recipe: the reference runs the frozen text encoder in training mode, so its
+            dropout perturbs the text embeddings at every step; with this option they are the clean ones. In eval
+            mode (or with the text model's dropout at 0) the embeddings are the same with and without the cache.
 
     Example:
 
@@ -192,6 +198,7 @@ class BeyondGlossConfig(PreTrainedConfig):
     text_model_name_or_path: str | None = None
     train_vision_backbone: bool = False
     train_text_backbone: bool = False
+    cache_text_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
         if self.vision_config is None:

@@ -4,6 +4,7 @@ import contextlib
 import logging
 import math
 import re
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -893,6 +894,8 @@ class BeyondGlossForPreTraining(BeyondGlossPreTrainedModel):
         )
         self.alignment_loss = ContrastiveAlignmentLoss(config.soft_target_scale, config.gather_embeddings)
         self.hand_distillation_loss = HandDistillationLoss()
+        # Pooled text embeddings by sentence (its unpadded token ids), when `config.cache_text_embeddings` is set.
+        self.text_embeddings_cache: dict[tuple, torch.Tensor] = {}
         self.post_init()
         self.freeze_backbones()
 
@@ -901,12 +904,33 @@ class BeyondGlossForPreTraining(BeyondGlossPreTrainedModel):
         load_into_adapted(self.text_encoder, _strip_prefix(text_state_dict, "model.encoder."), "text encoder")
 
     def encode_text(self, input_ids, attention_mask=None) -> torch.Tensor:
-        """L2-normalised mean-pooled embeddings of sentences from the frozen target-side encoder."""
+        """L2-normalised mean-pooled embeddings of sentences from the frozen target-side encoder (see
+        `config.cache_text_embeddings`)."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        if self.config.cache_text_embeddings:
+            return self._cached_text_embeddings(input_ids, attention_mask)
+        return self._pooled_text_embeddings(input_ids, attention_mask)
+
+    def _pooled_text_embeddings(self, input_ids, attention_mask) -> torch.Tensor:
         with torch.no_grad():
             hidden_states = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return F.normalize(masked_mean(hidden_states, attention_mask), dim=-1)
+
+    def _cached_text_embeddings(self, input_ids, attention_mask) -> torch.Tensor:
+        keys = [tuple(ids[mask.bool()].tolist()) for ids, mask in zip(input_ids, attention_mask)]
+        missing = [row for row, key in enumerate(keys) if key not in self.text_embeddings_cache]
+        if missing:
+            # Rows are encoded as they come (same padding), without dropout: the frozen encoder's clean output.
+            was_training = self.text_encoder.training
+            self.text_encoder.eval()
+            try:
+                embeddings = self._pooled_text_embeddings(input_ids[missing], attention_mask[missing])
+            finally:
+                self.text_encoder.train(was_training)
+            for row, embedding in zip(missing, embeddings):
+                self.text_embeddings_cache[keys[row]] = embedding
+        return torch.stack([self.text_embeddings_cache[key] for key in keys]).to(input_ids.device)
 
     def forward(
         self,
@@ -1129,6 +1153,32 @@ class BeyondGlossForConditionalGeneration(BeyondGlossPreTrainedModel, Generation
             cache=outputs.cache,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
         )
+
+    def quantize_for_inference(self):
+        """Quantise the frozen backbones' linear layers (DINOv2, mBART encoder and decoder, the output projection)
+        to int8 with PyTorch's dynamic quantisation, in place, for CPU inference: weights are stored as int8 and
+        activations are quantised on the fly, which makes beam search (bound by reading the decoder's weights)
+        several times faster. LoRA adapters, the branches and the temporal encoder stay in float. The model can no
+        longer be trained or saved with `save_pretrained`; returns the model."""
+        from torch.ao.quantization import quantize_dynamic
+
+        names = {
+            f"{prefix}.{name}"
+            for prefix, backbone in (
+                ("visual_encoder.vision_model", self.visual_encoder.vision_model),
+                ("translation_model", self.translation_model),
+            )
+            for name, module in backbone.named_modules()
+            if type(module) is nn.Linear and "lora_" not in name
+        }
+        self.eval().requires_grad_(False)
+        with warnings.catch_warnings():
+            # torch.ao.quantization announces its move to torchao on every call.
+            warnings.filterwarnings("ignore", message=".*quantiz", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*quantiz", category=UserWarning)
+            quantize_dynamic(self, qconfig_spec=names, dtype=torch.qint8, inplace=True)
+        self.config.quantized_for_inference = "int8-dynamic"
+        return self
 
     def sign_attention_mask(self, pixel_mask: torch.Tensor) -> torch.LongTensor:
         """The sign sequence's mask `(batch, steps)` for a frame mask `(batch, frames)`: the temporal encoder's

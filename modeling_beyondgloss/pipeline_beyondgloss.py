@@ -1,5 +1,6 @@
 """The `sign-language-translation` pipeline: sign language video in, spoken-language sentence out."""
 
+import torch
 from transformers import Pipeline
 
 
@@ -41,6 +42,10 @@ class SignLanguageTranslationPipeline(Pipeline):
         if self.tokenizer is None:
             # Batching pads through the tokenizer's collate function.
             self.tokenizer = self.processor.tokenizer
+
+    def get_inference_context(self):
+        # Generation keeps no tensor for autograd: inference mode also skips the version counters.
+        return torch.inference_mode
 
     def _sanitize_parameters(self, generate_kwargs=None, **kwargs):
         generate_kwargs = dict(generate_kwargs or {})

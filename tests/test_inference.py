@@ -117,6 +117,13 @@ def test_command_translates_good_inputs_and_names_the_bad_ones(model_dir, fixtur
         assert f"Skipping {bad}" in caplog.text
 
 
+def test_command_translates_with_int8_backbones(model_dir, fixtures_dir, capsys):
+    clip = str(fixtures_dir / "videos" / "asl_house.mp4")
+    assert cli_translate.main([str(model_dir), clip, "--int8", "--max_new_tokens", "3", "--num_beams", "2"]) == 0
+    path, translation = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert path == clip and isinstance(translation, str)
+
+
 def test_command_prints_tab_separated_translations(model_dir, fixtures_dir, capsys):
     clip = str(fixtures_dir / "videos" / "asl_house.mp4")
     assert cli_translate.main([str(model_dir), clip, "--max_new_tokens", "3", "--num_beams", "1"]) == 0

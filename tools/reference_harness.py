@@ -179,6 +179,19 @@ def make_inputs(sizes, vocab_size: int, batch_size: int, frames: int, image_size
     }
 
 
+def random_word_tokenizer(vocabulary_words: int, seed: int):
+    """A German-like mBART tokenizer built offline from `vocabulary_words` random words (about as many pieces)."""
+    from modeling_beyondgloss import build_tokenizer_from_corpus
+
+    generator = torch.Generator().manual_seed(seed)
+    letters = "abcdefghijklmnopqrstuvwxyzäöüß"
+    words = {
+        "".join(letters[i] for i in torch.randint(len(letters), (int(length),), generator=generator))
+        for length in torch.randint(3, 9, (vocabulary_words,), generator=generator)
+    }
+    return build_tokenizer_from_corpus([" ".join(sorted(words))], src_lang="de_DE")
+
+
 def _reference_batch(inputs):
     batch_size, frames = inputs["pixel_values"].shape[:2]
     src_input = {

@@ -31,7 +31,6 @@ import reference_harness as harness  # noqa: E402
 from reference_layout import ReferenceSizes  # noqa: E402
 from transformers import MBartConfig, MBartForConditionalGeneration  # noqa: E402
 
-from modeling_beyondgloss import build_tokenizer_from_corpus  # noqa: E402
 from modeling_beyondgloss.configuration_beyondgloss import MBART_LARGE_CC25  # noqa: E402
 from modeling_beyondgloss.convert_reference_checkpoint import (  # noqa: E402
     PRETRAINING,
@@ -52,13 +51,7 @@ HYPER_PARAMETERS = {
 
 def write_text_model(path: Path, vocabulary_words: int, seed: int) -> int:
     """An mBART-large-sized trimmed mBART folder with random weights and a vocabulary built offline."""
-    generator = torch.Generator().manual_seed(seed)
-    letters = "abcdefghijklmnopqrstuvwxyzäöüß"
-    words = {
-        "".join(letters[i] for i in torch.randint(len(letters), (int(length),), generator=generator))
-        for length in torch.randint(3, 9, (vocabulary_words,), generator=generator)
-    }
-    tokenizer = build_tokenizer_from_corpus([" ".join(sorted(words))], src_lang="de_DE")
+    tokenizer = harness.random_word_tokenizer(vocabulary_words, seed)
     config = MBartConfig(**{**MBART_LARGE_CC25, "vocab_size": len(tokenizer)}, pad_token_id=1, bos_token_id=0,
                          eos_token_id=2)
     torch.manual_seed(seed)
