@@ -34,6 +34,7 @@ ablation: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/data_loading.py
 	$(PY) bench/descriptions.py
+	$(PY) bench/checkpoint_size.py
 	$(PY) bench/inference.py
 	$(PY) bench/training_step.py $(if $(REFERENCE_DIR),--reference_dir $(REFERENCE_DIR))
 
