@@ -61,8 +61,10 @@ def parse_args(argv=None, defaults: dict | None = None):
     parser.add_argument("--num_glosses", type=int, default=40, help="SynthSign vocabulary size.")
     parser.add_argument("--resolution", type=int, default=128, help="SynthSign frame size in pixels.")
     parser.add_argument("--num_signers", type=int, default=9, help="SynthSign signers (Phoenix14T has 9).")
-    parser.add_argument("--vision_pretraining_steps", type=int, default=3000,
+    parser.add_argument("--vision_pretraining_steps", type=int, default=1500,
                         help="Steps of the small DINOv2 that stands in for dinov2-small.")
+    parser.add_argument("--vision_lora_layers", type=int, nargs="+", default=[2, 3],
+                        help="DINOv2 blocks with LoRA (of the 4 of the tiny config; the paper: the last 3 of 12).")
     parser.add_argument("--text_pretraining_steps", type=int, default=600,
                         help="Denoising steps of the small mBART that stands in for mbart-large-cc25.")
     parser.add_argument("--pretrain_epochs", type=float, default=4)
@@ -282,6 +284,7 @@ def prepare(args, output_dir: Path, lane: concurrent.futures.Executor | None = N
         vision_lora_dropout=0.0, text_lora_dropout=0.0,
     )
     config["text_config"]["dropout"] = 0.0
+    config["vision_lora_layers"] = args.vision_lora_layers
     # Crop 224/256 of the frame, in whole patches of 16 pixels, as the paper's 256 → 224.
     vision_config = config["vision_config"]
     vision_config.update(initializer_range=0.1, patch_size=16)
