@@ -61,14 +61,14 @@ def parse_args(argv=None, defaults: dict | None = None):
     parser.add_argument("--num_glosses", type=int, default=40, help="SynthSign vocabulary size.")
     parser.add_argument("--resolution", type=int, default=128, help="SynthSign frame size in pixels.")
     parser.add_argument("--num_signers", type=int, default=9, help="SynthSign signers (Phoenix14T has 9).")
-    parser.add_argument("--vision_pretraining_steps", type=int, default=1500,
+    parser.add_argument("--vision_pretraining_steps", type=int, default=2500,
                         help="Steps of the small DINOv2 that stands in for dinov2-small.")
     parser.add_argument("--vision_lora_layers", type=int, nargs="+", default=[2, 3],
                         help="DINOv2 blocks with LoRA (of the 4 of the tiny config; the paper: the last 3 of 12).")
     parser.add_argument("--text_pretraining_steps", type=int, default=600,
                         help="Denoising steps of the small mBART that stands in for mbart-large-cc25.")
     parser.add_argument("--pretrain_epochs", type=float, default=4)
-    parser.add_argument("--translation_epochs", type=float, default=16)
+    parser.add_argument("--translation_epochs", type=float, default=14)
     parser.add_argument("--learning_rate", type=float, default=2e-3, help="Both stages (the tiny model trains fast).")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--hand_loss_weight", type=float, default=0.3, help="λ_hand (the paper: 0.3).")
