@@ -159,9 +159,10 @@ def demo_bleu(model, model_dir: str, data_dir: str, num_beams: int, max_new_toke
     from run_translation import METRIC_PATH
 
     labels = safe_load(str(Path(data_dir) / "labels.test"))
-    clips = sorted(path for path in (Path(data_dir) / "test").iterdir() if f"test/{path.stem}" in labels)
+    videos_dir = Path(data_dir) / "videos" / "test"  # SynthSign's layout
+    clips = sorted(path for path in videos_dir.glob("*.mp4") if f"test/{path.stem}" in labels)
     if not clips:
-        raise FileNotFoundError(f"{data_dir}/test holds no clip named in labels.test")
+        raise FileNotFoundError(f"{videos_dir} holds no clip named in {data_dir}/labels.test")
     translator = SignLanguageTranslationPipeline(model=model, processor=AutoProcessor.from_pretrained(model_dir))
     with torch.inference_mode():
         results = translator([str(clip) for clip in clips], num_beams=num_beams, max_new_tokens=max_new_tokens)
