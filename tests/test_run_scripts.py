@@ -466,15 +466,16 @@ def test_the_best_checkpoint_is_loaded_at_the_end_onto_the_frozen_weights(corpus
 
 def test_a_save_that_runs_out_of_space_says_so(two_checkpoints, repo_root, tmp_path):
     flags, _ = two_checkpoints
-    # A 2 MiB file system, mounted in a user namespace, holds the model of a checkpoint but not its optimizer state.
+    # A 1 MiB file system, mounted in a user namespace, holds the trained weights of a checkpoint but not its optimizer
+    # state.
     mount = tmp_path / "small_disk"
     mount.mkdir()
-    probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+    probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                            capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip(f"cannot mount a small file system here: {probe.stderr.strip()}")
     output_dir = mount / "run"
-    script = f'mount -t tmpfs -o size=2m tmpfs {mount} && exec {sys.executable} -c "$0" "$@"'
+    script = f'mount -t tmpfs -o size=1m tmpfs {mount} && exec {sys.executable} -c "$0" "$@"'
     result = subprocess.run(
         ["unshare", "-rm", "sh", "-c", script, KILL_AFTER_SAVE, "run_translation", *flags,
          "--output_dir", str(output_dir)],
