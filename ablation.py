@@ -32,11 +32,12 @@ ROWS = {
 }
 
 # Against the demo: half the frames per clip, 6 pre-training and 6 translation epochs, so that the 15 runs fit in
-# about an hour on 2 CPU cores; the stand-in DINOv2 trains 3000 steps and has LoRA on its last three blocks. Every
-# flag of demo.py still applies.
+# about an hour on 2 CPU cores; the stand-in DINOv2 trains 3000 steps on 8 frames per clip to predict hand features
+# only, and has LoRA on its last three blocks. Every flag of demo.py still applies.
 ABLATION_DEFAULTS = {
     "output_dir": "outputs/ablation", "max_frames": 16, "pretrain_epochs": 6, "translation_epochs": 6,
-    "vision_pretraining_steps": 3000, "vision_lora_layers": [1, 2, 3],
+    "vision_pretraining_steps": 3000, "vision_frames_per_clip": 8, "vision_motion_target_weight": 0.0,
+    "vision_lora_layers": [1, 2, 3],
 }
 
 METRICS = {

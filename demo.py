@@ -26,6 +26,7 @@ import av
 import datasets
 import numpy as np
 import torch
+import torch.nn.functional as F
 import transformers
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
@@ -63,6 +64,11 @@ def parse_args(argv=None, defaults: dict | None = None):
     parser.add_argument("--num_signers", type=int, default=9, help="SynthSign signers (Phoenix14T has 9).")
     parser.add_argument("--vision_pretraining_steps", type=int, default=2500,
                         help="Steps of the small DINOv2 that stands in for dinov2-small.")
+    parser.add_argument("--vision_frames_per_clip", type=int, default=32,
+                        help="Frames of each training clip the stand-in DINOv2 learns from.")
+    parser.add_argument("--vision_motion_target_weight", type=float, default=4.0,
+                        help="Weight of the stand-in DINOv2's second target, where each frame differs from its "
+                        "clip's mean frame (0: hand features only).")
     parser.add_argument("--vision_lora_layers", type=int, nargs="+", default=[2, 3],
                         help="DINOv2 blocks with LoRA (of the 4 of the tiny config; the paper: the last 3 of 12).")
     parser.add_argument("--text_pretraining_steps", type=int, default=600,
@@ -92,11 +98,14 @@ def parse_args(argv=None, defaults: dict | None = None):
     return parser.parse_args(argv)
 
 
-def pretrain_vision_backbone(output_dir: Path, data_dir: Path, vision_config: dict, steps: int, seed: int) -> str:
-    """A small DINOv2 pre-trained here on frames of the training split, to predict each frame's hand features from
-    its pixels: the stand-in for `facebook/dinov2-small`, whose pretrained features the paper starts from and which
-    the offline demo cannot download. Frames go through the same processing as in training (resize, centre crop,
-    ImageNet normalisation)."""
+def pretrain_vision_backbone(output_dir: Path, data_dir: Path, vision_config: dict, steps: int, seed: int,
+                             frames_per_clip: int = 32, motion_target_weight: float = 4.0) -> str:
+    """A small DINOv2 pre-trained here on frames of the training split: the stand-in for `facebook/dinov2-small`,
+    whose pretrained features the paper starts from and which the offline demo cannot download. From a frame's pixels
+    it learns to predict the frame's hand features (hand shape and orientation) and, weighted by
+    `motion_target_weight`, where the frame differs from its clip's mean frame, averaged over a 7×7 grid: where the
+    moving hands are, which the hand features do not say and general-purpose features such as DINOv2's do. Frames go
+    through the same processing as in training (resize, centre crop, ImageNet normalisation)."""
     rng = np.random.default_rng(seed)
     image_size = vision_config["image_size"]
     video_processor = BeyondGlossVideoProcessor(size=round(image_size * 256 / 224), crop_size=image_size)
@@ -105,9 +114,14 @@ def pretrain_vision_backbone(output_dir: Path, data_dir: Path, vision_config: di
     for name in tqdm(names, desc="Collecting frames for the vision backbone", unit="clip"):
         pixel_values = video_processor(videos=str(data_dir / "videos" / f"{name}.mp4"))["pixel_values"][0]
         hand_features = load_file(str(data_dir / "hand_features" / f"{name}.safetensors"))["hand_features"].float()
-        picked = rng.choice(len(pixel_values), size=min(8, len(pixel_values)), replace=False)
+        picked = torch.from_numpy(rng.choice(len(pixel_values), size=min(frames_per_clip, len(pixel_values)),
+                                             replace=False))
+        clip_targets = [hand_features[picked]]
+        if motion_target_weight:
+            difference = (pixel_values[picked] - pixel_values.mean(0)).abs().mean(1, keepdim=True)
+            clip_targets.append(motion_target_weight * F.adaptive_avg_pool2d(difference, 7).flatten(1))
         frames.append(pixel_values[picked])
-        targets.append(hand_features[picked])
+        targets.append(torch.cat(clip_targets, dim=1))
     frames, targets = torch.cat(frames), torch.cat(targets)
 
     torch.manual_seed(seed)
@@ -296,7 +310,8 @@ def prepare(args, output_dir: Path, lane: concurrent.futures.Executor | None = N
         build_text_side, output_dir, data_dir, config["text_config"], args.text_pretraining_steps, args.seed
     )
     vision = pretrain_vision_backbone(output_dir / "backbones" / "dinov2", data_dir, config["vision_config"],
-                                      args.vision_pretraining_steps, args.seed)
+                                      args.vision_pretraining_steps, args.seed, args.vision_frames_per_clip,
+                                      args.vision_motion_target_weight)
     text, encoder = text_side.result()
     # The Trainer's logs go to the log file of each run; the demo's own progress stays readable on the console.
     transformers.utils.logging.set_verbosity_warning()
