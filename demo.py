@@ -98,6 +98,18 @@ def parse_args(argv=None, defaults: dict | None = None):
     return parser.parse_args(argv)
 
 
+def vision_backbone_targets(pixel_values: torch.Tensor, hand_features: torch.Tensor, picked: torch.Tensor,
+                            motion_target_weight: float) -> torch.Tensor:
+    """What the stand-in DINOv2 learns to predict for the `picked` frames of one clip (`pixel_values`: `(T, C, H, W)`):
+    their hand features, then, unless `motion_target_weight` is 0, the absolute difference from the clip's mean frame
+    averaged over channels and a 7×7 grid (49 values, times the weight)."""
+    targets = [hand_features[picked]]
+    if motion_target_weight:
+        difference = (pixel_values[picked] - pixel_values.mean(0)).abs().mean(1, keepdim=True)
+        targets.append(motion_target_weight * F.adaptive_avg_pool2d(difference, 7).flatten(1))
+    return torch.cat(targets, dim=1)
+
+
 def pretrain_vision_backbone(output_dir: Path, data_dir: Path, vision_config: dict, steps: int, seed: int,
                              frames_per_clip: int = 32, motion_target_weight: float = 4.0) -> str:
     """A small DINOv2 pre-trained here on frames of the training split: the stand-in for `facebook/dinov2-small`,
@@ -116,12 +128,8 @@ def pretrain_vision_backbone(output_dir: Path, data_dir: Path, vision_config: di
         hand_features = load_file(str(data_dir / "hand_features" / f"{name}.safetensors"))["hand_features"].float()
         picked = torch.from_numpy(rng.choice(len(pixel_values), size=min(frames_per_clip, len(pixel_values)),
                                              replace=False))
-        clip_targets = [hand_features[picked]]
-        if motion_target_weight:
-            difference = (pixel_values[picked] - pixel_values.mean(0)).abs().mean(1, keepdim=True)
-            clip_targets.append(motion_target_weight * F.adaptive_avg_pool2d(difference, 7).flatten(1))
         frames.append(pixel_values[picked])
-        targets.append(torch.cat(clip_targets, dim=1))
+        targets.append(vision_backbone_targets(pixel_values, hand_features, picked, motion_target_weight))
     frames, targets = torch.cat(frames), torch.cat(targets)
 
     torch.manual_seed(seed)

@@ -2,6 +2,8 @@
 
 import json
 
+import torch
+
 import ablation
 import demo
 from modeling_beyondgloss import BeyondGlossProcessor
@@ -39,6 +41,24 @@ def test_demo_runs_every_stage_and_writes_its_results(tmp_path, fixtures_dir):
         str(blind_clip)
     ).frames
     assert frames.float().std(dim=0).max() < 2  # the same picture in every frame (up to codec noise)
+
+
+def test_vision_backbone_targets_add_where_the_frame_moves():
+    """The stand-in DINOv2's targets: the picked frames' hand features, then 49 values that are zero where the frame
+    equals its clip's mean and largest where it differs."""
+    pixel_values = torch.zeros(4, 3, 14, 14)
+    pixel_values[0, :, :2, :2] = 8.0  # frame 0 differs from the clip's mean in its top-left corner only
+    hand_features = torch.arange(4 * 5, dtype=torch.float32).reshape(4, 5)
+    picked = torch.tensor([0, 2])
+
+    targets = demo.vision_backbone_targets(pixel_values, hand_features, picked, motion_target_weight=4.0)
+    assert targets.shape == (2, 5 + 49)
+    assert torch.equal(targets[:, :5], hand_features[picked])
+    motion = targets[:, 5:].reshape(2, 7, 7)
+    assert motion[0, 0, 0] == 4.0 * 6.0  # |8 - 8/4| in the corner cell, times the weight
+    assert motion[0].flatten()[1:].eq(0).all() and motion[1].flatten()[1:].eq(0).all()
+    assert motion[1, 0, 0] == 4.0 * 2.0  # frame 2 is zero, the mean is 2 there
+    assert torch.equal(demo.vision_backbone_targets(pixel_values, hand_features, picked, 0.0), hand_features[picked])
 
 
 def test_demo_gives_the_same_results_for_the_same_seed(tmp_path):
