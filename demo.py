@@ -73,8 +73,9 @@ def parse_args(argv=None, defaults: dict | None = None):
                         help="DINOv2 blocks with LoRA (of the 4 of the tiny config; the paper: the last 3 of 12).")
     parser.add_argument("--text_pretraining_steps", type=int, default=600,
                         help="Denoising steps of the small mBART that stands in for mbart-large-cc25.")
-    parser.add_argument("--pretrain_epochs", type=float, default=4)
-    parser.add_argument("--translation_epochs", type=float, default=14)
+    parser.add_argument("--pretrain_epochs", type=float, default=8,
+                        help="Pre-training epochs (400 steps at the defaults); the alignment losses need them.")
+    parser.add_argument("--translation_epochs", type=float, default=20)
     parser.add_argument("--learning_rate", type=float, default=2e-3, help="Both stages (the tiny model trains fast).")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--hand_loss_weight", type=float, default=0.3, help="λ_hand (the paper: 0.3).")
