@@ -5,9 +5,11 @@ per clip (rotation ±30°, scale ±20 %, translation ±10 px, each with probabil
 crop 224x224 at a random position, normalise with the ImageNet statistics and return a `(frames, 3, 224, 224)`
 float tensor. The baseline is the common research pipeline: one PIL image at a time through torchvision's PIL
 transforms, then `torch.stack` (videos are decoded with PyAV into one PIL image per frame). Ours decodes with threaded
-PyAV into one uint8 tensor and transforms the whole clip at once.
+PyAV into one uint8 clip tensor, warps each frame straight into its crop with OpenCV and normalises it while it is in
+cache.
 
-Throughput is measured per DataLoader worker: a single process with one torch thread. The clips are generated here
+Throughput is measured per DataLoader worker: a single process with one torch thread (the processor gives OpenCV the
+same number of threads). The clips are generated here
 (synthetic signer-like scenes: moving skin-coloured hands over a textured background) as mp4 files and as PNG frame
 folders in a temporary directory.
 
@@ -240,7 +242,7 @@ def main(argv=None) -> dict:
 
             def torchvision_v2(source, transforms=transforms):
                 # The processor's own decoder, so that only the transforms differ; `(T, C, H, W)` made contiguous
-                # because torchvision's kernels ran faster on it than on the decoder's pixel-major view.
+                # because torchvision's kernels ran faster on it than on a channels-last view.
                 return transforms(processor.decode_clip(source).frames.permute(0, 3, 1, 2).contiguous())
 
             torch.manual_seed(args.seed)  # v2.RandomCrop draws from the global generator

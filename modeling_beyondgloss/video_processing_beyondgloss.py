@@ -7,19 +7,20 @@ ImageNet mean and standard deviation. During training one random affine transfor
 translation ±10 px, each applied with probability 0.5) is drawn per clip and applied to every frame, so the motion of
 the hands inside the clip is preserved.
 
-Everything after decoding works on the whole clip at once as one uint8 tensor; there is no per-frame Python loop
-outside the decoder.
+A decoded clip is one frame-major uint8 tensor. Each frame is then cropped (with the augmentation, warped by OpenCV
+straight into the crop), converted to float and normalised in turn, while it is in cache.
 """
 
 import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple, TypedDict
 
 import av
 import av.video.reformatter
+import cv2
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as tvF
@@ -42,8 +43,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 # Frames are resized in chunks of this many so a long high-resolution video is never held at full size.
 RESIZE_CHUNK_FRAMES = 32
-# Output pixels handled per step of the batched affine resampling (keeps its work buffers in cache).
-RESAMPLE_CHUNK_PIXELS = 1024
 IDENTITY_AUGMENTATION = {"angle": 0.0, "scale": 1.0, "translate_x": 0.0, "translate_y": 0.0}
 # A decoded stream this many frames (or 2 %) shorter than its container declares is a cut-off file.
 TRUNCATION_TOLERANCE_FRAMES = 2
@@ -472,12 +471,16 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
             out = torch.empty(num_frames, 3, crop_height, crop_width)
         elif out.shape != (num_frames, 3, crop_height, crop_width) or not out.is_contiguous():
             raise ValueError(f"`out` must be contiguous with shape {(num_frames, 3, crop_height, crop_width)}.")
-        channel_scale, channel_shift = self._value_transform()
         augmentation = self.sample_augmentation(generator) if training and self.do_augment else None
         if augmentation is None or augmentation == IDENTITY_AUGMENTATION:
-            out.copy_(frames.permute(0, 3, 1, 2)[:, :, top : top + crop_height, left : left + crop_width])
-            return out.mul_(channel_scale.view(1, 3, 1, 1)).add_(channel_shift.view(1, 3, 1, 1))
-        _resample_crop_normalize(frames, out, augmentation, top, left, channel_scale, channel_shift)
+            crops = frames[:, top : top + crop_height, left : left + crop_width]
+        else:
+            crops = _affine_crops(frames, augmentation, top, left, crop_height, crop_width)
+        channel_scale, channel_shift = (values.view(3, 1, 1) for values in self._value_transform())
+        # Frame by frame, so that each output frame is converted and normalised while it is in cache.
+        for output_frame, crop in zip(out, crops):
+            output_frame.copy_(crop.permute(2, 0, 1))
+            output_frame.mul_(channel_scale).add_(channel_shift)
         return out
 
     def _value_transform(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -575,10 +578,9 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
 
 
 class _ClipBuilder:
-    """Collects the kept frames of a clip as they are decoded into one pixel-major uint8 tensor.
+    """Collects the kept frames of a clip as they are decoded into one `(frames, height, width, 3)` uint8 tensor.
 
-    The storage is `(height, width, frames, 3)`: every pixel's values for the whole clip are contiguous, which is the
-    layout [`_resample_crop_normalize`] gathers from. Frames that need resizing are resized in chunks.
+    Frames that need resizing are resized in chunks.
     """
 
     def __init__(self, processor: BeyondGlossVideoProcessor, indices: np.ndarray, source: str):
@@ -615,12 +617,12 @@ class _ClipBuilder:
     def _write(self, frames: torch.Tensor, source_indices: list[int]) -> None:
         if self.storage is None:
             height, width = frames.shape[1:3]
-            self.storage = torch.empty(height, width, len(self.indices), 3, dtype=torch.uint8)
+            self.storage = torch.empty(len(self.indices), height, width, 3, dtype=torch.uint8)
         # Sources arrive in order, so these frames fill the next positions in order.
         rows = [row for row, source_index in enumerate(source_indices) for _ in self.positions[source_index]]
         if len(rows) != len(source_indices):
             frames = frames.index_select(0, torch.tensor(rows))
-        self.storage[:, :, self.filled : self.filled + len(rows)].copy_(frames.permute(1, 2, 0, 3))
+        self.storage[self.filled : self.filled + len(rows)].copy_(frames)
         self.filled += len(rows)
 
     def finish(self) -> DecodedClip:
@@ -628,8 +630,7 @@ class _ClipBuilder:
         if self.storage is None:
             raise ValueError(f"The {self.source} has no frames to keep.")
         # Positions follow the source order, so frames a short stream could not provide are a suffix.
-        frames = self.storage[:, :, : self.filled].permute(2, 0, 1, 3)
-        return DecodedClip(frames, torch.from_numpy(self.indices[: self.filled]))
+        return DecodedClip(self.storage[: self.filled], torch.from_numpy(self.indices[: self.filled]))
 
 
 def _rgb_pixels(image: Image.Image) -> np.ndarray:
@@ -662,59 +663,45 @@ def _as_generator(generator: torch.Generator | int | None) -> torch.Generator | 
     return generator
 
 
-def _resample_crop_normalize(
-    frames: torch.Tensor,
-    out: torch.Tensor,
-    augmentation: dict[str, float],
-    top: int,
-    left: int,
-    channel_scale: torch.Tensor,
-    channel_shift: torch.Tensor,
-) -> None:
-    """Apply one affine transform to every frame, crop and normalise, writing `out` `(T, 3, h, w)` float32.
+def _affine_crops(
+    frames: torch.Tensor, augmentation: dict[str, float], top: int, left: int, crop_height: int, crop_width: int
+) -> Iterator[torch.Tensor]:
+    """Apply one affine transform to every frame and crop: yields each frame's `(crop_height, crop_width, 3)` uint8
+    crop in turn, in one buffer that the next frame overwrites.
 
-    The result equals `torchvision`'s `affine` (rotation and scaling about the frame centre, then translation,
-    bilinear, zero fill) on the full frame followed by the crop at `(top, left)`, but only the cropped pixels are
-    computed, and because every frame shares the transform the bilinear taps are gathered as whole rows of a
-    pixel-major `(height * width, frames * 3)` layout instead of one value at a time. Frames from
-    [`BeyondGlossVideoProcessor.decode_clip`] are stored in that layout already; other frames are rearranged once.
+    The same as `torchvision`'s `affine` (rotation and scaling about the frame centre, then translation, bilinear,
+    zero fill) on the full frame followed by the crop at `(top, left)`, up to rounding to whole grey levels; only the
+    cropped pixels are computed.
     """
-    num_frames, height, width, _ = frames.shape
-    crop_height, crop_width = out.shape[-2:]
+    height, width = frames.shape[1:3]
     angle = math.radians(augmentation["angle"])
     cos, sin = math.cos(angle) / augmentation["scale"], math.sin(angle) / augmentation["scale"]
-    # Output pixel centres relative to the frame centre, minus the translation: the inverse map of the affine.
-    ys = torch.arange(top, top + crop_height, dtype=torch.float64) - (height - 1) / 2 - augmentation["translate_y"]
-    xs = torch.arange(left, left + crop_width, dtype=torch.float64) - (width - 1) / 2 - augmentation["translate_x"]
-    source_x = (cos * xs[None, :] + sin * ys[:, None] + (width - 1) / 2).flatten()
-    source_y = (-sin * xs[None, :] + cos * ys[:, None] + (height - 1) / 2).flatten()
-    x0, y0 = source_x.floor(), source_y.floor()
-    fx, fy = (source_x - x0).float(), (source_y - y0).float()
-    x0, y0 = x0.long(), y0.long()
-    taps = []
-    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        x, y = x0 + dx, y0 + dy
-        weight = weight * ((x >= 0) & (x < width) & (y >= 0) & (y < height))
-        if bool(weight.any()):
-            taps.append((y.clamp(0, height - 1) * width + x.clamp(0, width - 1), weight))
-
-    rows = num_frames * 3
-    pixels = frames.permute(1, 2, 0, 3).reshape(height * width, rows)  # a view for pixel-major frames
-    out_rows = out.view(rows, crop_height * crop_width)
-    row_scale, row_shift = channel_scale.repeat(num_frames), channel_shift.repeat(num_frames)
-    gathered = torch.empty(RESAMPLE_CHUNK_PIXELS, rows, dtype=torch.uint8)
-    tap_values = torch.empty(RESAMPLE_CHUNK_PIXELS, rows)
-    accumulator = torch.empty(RESAMPLE_CHUNK_PIXELS, rows)
-    for start in range(0, crop_height * crop_width, RESAMPLE_CHUNK_PIXELS):
-        stop = min(start + RESAMPLE_CHUNK_PIXELS, crop_height * crop_width)
-        count = stop - start
-        accumulator_chunk = accumulator[:count].zero_()
-        for index, weight in taps:
-            torch.index_select(pixels, 0, index[start:stop], out=gathered[:count])
-            tap_values[:count].copy_(gathered[:count])
-            accumulator_chunk.addcmul_(tap_values[:count], weight[start:stop, None])
-        accumulator_chunk.mul_(row_scale).add_(row_shift)
-        out_rows[:, start:stop].copy_(accumulator_chunk.T)
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    # The inverse map, from a crop pixel to its source: undo the translation, then the rotation and scaling.
+    offset_x = left - centre_x - augmentation["translate_x"]
+    offset_y = top - centre_y - augmentation["translate_y"]
+    inverse = np.array(
+        [
+            [cos, sin, cos * offset_x + sin * offset_y + centre_x],
+            [-sin, cos, -sin * offset_x + cos * offset_y + centre_y],
+        ]
+    )
+    # OpenCV keeps its own thread pool; follow torch's setting (one thread in a DataLoader worker).
+    if cv2.getNumThreads() != torch.get_num_threads():
+        cv2.setNumThreads(torch.get_num_threads())
+    crop = torch.empty(crop_height, crop_width, 3, dtype=torch.uint8)
+    target = crop.numpy()
+    for source in frames.contiguous().numpy():
+        cv2.warpAffine(
+            source,
+            inverse,
+            (crop_width, crop_height),
+            dst=target,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        yield crop
 
 
 # `save_pretrained` writes `auto_map` and copies this file, so a saved model loads with `trust_remote_code=True`.

@@ -16,7 +16,7 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from modeling_beyondgloss.configuration_beyondgloss import BeyondGlossConfig
 from modeling_beyondgloss.processing_beyondgloss import BeyondGlossProcessor
-from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor, _resample_crop_normalize
+from modeling_beyondgloss.video_processing_beyondgloss import BeyondGlossVideoProcessor, _affine_crops
 from modeling_beyondgloss.vocabulary import build_tokenizer_from_corpus
 
 
@@ -168,18 +168,36 @@ def test_no_augmentation_outside_training():
 
 def test_warp_matches_torchvision_affine_then_crop():
     frames = torch.from_numpy(noise_clip(3, size=48))
-    augmentation = {"angle": 23.0, "scale": 0.87, "translate_x": -6.0, "translate_y": 9.0}
-    out = torch.empty(3, 3, 40, 36)
-    _resample_crop_normalize(frames, out, augmentation, 5, 7, torch.ones(3), torch.zeros(3))
-    reference = tvF.affine(
-        frames.permute(0, 3, 1, 2).float(),
-        angle=23.0,
-        translate=[-6.0, 9.0],
-        scale=0.87,
-        shear=[0.0, 0.0],
-        interpolation=tvF.InterpolationMode.BILINEAR,
-    )[:, :, 5:45, 7:43]
-    torch.testing.assert_close(out, reference, rtol=0, atol=0.05)
+    for augmentation in (
+        {"angle": 23.0, "scale": 0.87, "translate_x": -6.0, "translate_y": 9.0},
+        {"angle": -11.5, "scale": 1.16, "translate_x": 10.0, "translate_y": 0.0},
+        {"angle": 0.0, "scale": 1.0, "translate_x": 3.0, "translate_y": -2.0},
+    ):
+        warped = torch.stack([crop.clone() for crop in _affine_crops(frames, augmentation, 5, 7, 40, 36)])
+        assert warped.dtype == torch.uint8 and warped.shape == (3, 40, 36, 3)
+        reference = tvF.affine(
+            frames.permute(0, 3, 1, 2).float(),
+            angle=augmentation["angle"],
+            translate=[augmentation["translate_x"], augmentation["translate_y"]],
+            scale=augmentation["scale"],
+            shear=[0.0, 0.0],
+            interpolation=tvF.InterpolationMode.BILINEAR,
+        )[:, :, 5:45, 7:43]
+        # Equal up to rounding to whole grey levels (OpenCV writes uint8).
+        torch.testing.assert_close(warped.permute(0, 3, 1, 2).float(), reference, rtol=0, atol=0.51)
+
+
+def test_augmented_clip_is_normalised_warp():
+    processor = tiny_processor(augment_probability=1.0)
+    frames = torch.from_numpy(noise_clip(4, size=40))
+    generator = torch.Generator().manual_seed(3)
+    top, left = (int(torch.randint(40 - 28 + 1, (1,), generator=generator)) for _ in range(2))
+    augmentation = processor.sample_augmentation(generator)
+    pixels = processor.transform_clip(frames, training=True, generator=torch.Generator().manual_seed(3))
+    warped = torch.stack([crop.clone() for crop in _affine_crops(frames, augmentation, top, left, 28, 28)])
+    warped = warped.permute(0, 3, 1, 2).float() / 255
+    mean, std = torch.tensor(processor.image_mean).view(1, 3, 1, 1), torch.tensor(processor.image_std).view(1, 3, 1, 1)
+    torch.testing.assert_close(pixels, (warped - mean) / std, rtol=0, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------------ frame sampling
