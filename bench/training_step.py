@@ -20,12 +20,15 @@ Variants of this package (`--variants`):
   LoRA block run without autograd, the Trainer's default optimiser (`adamw_torch_fused`);
 - `ours_cache`: and `cache_text_embeddings=True` (pre-training only; the timed steps reuse the sentences' embeddings
   computed in the warm-up step, as every epoch after the first does);
+- `ours_checkpointing`: and activation checkpointing (`--gradient_checkpointing` of the training scripts): the
+  trainable blocks keep only their inputs and recompute the rest in the backward pass, the same math;
 - `ours_unfused`: the plain (for-loop) AdamW instead of the fused one;
 - `ours_eager`: eager attention instead of SDPA;
 - `ours_no_frozen_prefix`: autograd through every DINOv2 block.
 
     python bench/training_step.py --reference_dir /work/ref/BeyondGloss    # about 10 minutes on 2 cores
-    python bench/training_step.py --variants ours ours_cache ours_unfused ours_eager ours_no_frozen_prefix
+    python bench/training_step.py --variants ours ours_cache ours_checkpointing ours_unfused ours_eager \
+        ours_no_frozen_prefix
     python bench/training_step.py --realistic --batch_size 4   # Phoenix14T dev lengths (padded batch)
     python bench/training_step.py --tiny                       # tiny config, seconds (for tests)
 """
@@ -59,7 +62,7 @@ from modeling_beyondgloss.convert_reference_checkpoint import PRETRAINING, TRANS
 
 
 logger = logging.getLogger("bench.training_step")
-OURS_VARIANTS = ("ours", "ours_cache", "ours_unfused", "ours_eager", "ours_no_frozen_prefix")
+OURS_VARIANTS = ("ours", "ours_cache", "ours_checkpointing", "ours_unfused", "ours_eager", "ours_no_frozen_prefix")
 LEARNING_RATE, WEIGHT_DECAY = 3e-4, 0.01
 PHOENIX_DEV_LABELS = REPO_ROOT.parent / "shared" / "fixtures" / "phoenix14t" / "labels.dev"
 
@@ -196,6 +199,8 @@ def run_child(spec: dict) -> dict:
         model = model_class.from_pretrained(folder / stage / "ours", **overrides)
         if variant == "ours_no_frozen_prefix":
             model.base_model.visual_encoder._first_trainable_vision_layer = lambda: 0
+        if variant == "ours_checkpointing":
+            model.activation_checkpointing_enable()
         step = our_step_function(stage, model, inputs)
         trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY,
@@ -293,7 +298,8 @@ def main(argv=None) -> dict:
                         help="Our config when there is no reference (random weights).")
     parser.add_argument("--tiny", action="store_true", help="Tiny config and batch, ours only: a smoke test.")
     parser.add_argument("--stages", nargs="+", choices=(PRETRAINING, TRANSLATION), default=[PRETRAINING, TRANSLATION])
-    parser.add_argument("--variants", nargs="+", choices=OURS_VARIANTS, default=["ours", "ours_cache"],
+    parser.add_argument("--variants", nargs="+", choices=OURS_VARIANTS,
+                        default=["ours", "ours_cache", "ours_checkpointing"],
                         help="Variants of this package to measure (the reference is added with --reference_dir).")
     parser.add_argument("--batch_size", type=int, default=None, help="Clips per batch (default 2; 8 --realistic).")
     parser.add_argument("--frames", type=int, default=16, help="Frames per clip (equal-length batch).")

@@ -27,15 +27,16 @@ def test_inference_bench_tiny(repo_root, tmp_path, capsys):
 def test_training_step_bench_tiny_without_reference(repo_root, tmp_path, capsys):
     bench = load_bench(repo_root, "training_step")
     output = tmp_path / "training_step.json"
-    results = bench.main(
-        ["--tiny", "--variants", "ours", "ours_cache", "--steps", "1", "--in_process", "--output", str(output)]
-    )
+    variants = ["ours", "ours_cache", "ours_checkpointing"]
+    results = bench.main(["--tiny", "--variants", *variants, "--steps", "1", "--in_process", "--output", str(output)])
     assert json.loads(output.read_text())["setup"]["reference"] is None
-    pretraining = results["stages"]["pre-training"]
-    assert set(pretraining) == {"ours", "ours_cache"}
-    assert set(results["stages"]["translation"]) == {"ours"}  # the cache is a pre-training option
-    # Dropout is off and the weights are the same: the cache changes nothing in the loss.
-    assert abs(pretraining["ours_cache"]["loss"] - pretraining["ours"]["loss"]) < 1e-6
-    for entry in (*pretraining.values(), results["stages"]["translation"]["ours"]):
+    pretraining, translation = results["stages"]["pre-training"], results["stages"]["translation"]
+    assert set(pretraining) == set(variants)
+    assert set(translation) == {"ours", "ours_checkpointing"}  # the cache is a pre-training option
+    # Dropout is off and the weights are the same: neither the cache nor checkpointing changes the loss.
+    for stage in (pretraining, translation):
+        for variant in set(stage) - {"ours"}:
+            assert abs(stage[variant]["loss"] - stage["ours"]["loss"]) < 1e-6
+    for entry in (*pretraining.values(), *translation.values()):
         assert entry["seconds_per_step"] > 0 and entry["peak_rss_bytes"] > 0
     assert "| pre-training | ours |" in capsys.readouterr().out

@@ -112,6 +112,21 @@ def test_pretraining_without_one_input_skips_its_loss(corpus, repo_root, tmp_pat
     assert ("eval_video_to_text_r1" in metrics) == (absent != "loss_align")
 
 
+def test_gradient_checkpointing_trains_the_same(corpus, repo_root, tmp_path):
+    def losses(flags, output_dir):
+        run_pretrain.main([
+            "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
+            "--description_encoder", corpus["encoder"], "--output_dir", str(output_dir), "--do_train",
+            "--max_steps", "3", *flags, *COMMON_FLAGS,
+        ])
+        return [entry[term] for entry in logged_terms(output_dir) for term in ("loss", "loss_align", "loss_desc")]
+
+    plain = losses([], tmp_path / "plain")
+    checkpointed = losses(["--gradient_checkpointing", "true"], tmp_path / "checkpointed")
+    assert len(plain) == 3 * 3
+    assert checkpointed == pytest.approx(plain, abs=1e-4)
+
+
 @pytest.fixture(scope="module")
 def translated(corpus, pretrained, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("translation")
