@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, Dinov2Config, GenerationConfig, MBartConfig
+from transformers.image_utils import PILImageResampling
 
 from .configuration_beyondgloss import DINOV2_SMALL, BeyondGlossConfig
 from .modeling_beyondgloss import (
@@ -515,7 +516,9 @@ def convert_reference_checkpoint(
         model.generation_config = generation_config
     # The pre-training model does not generate; its folder still records the decoding settings for translation.
     generation_config.save_pretrained(output_dir)
-    BeyondGlossProcessor(video_processor=BeyondGlossVideoProcessor(), tokenizer=tokenizer).save_pretrained(output_dir)
+    # The reference resizes frames with Pillow's default filter, bicubic (docs/fidelity.md, "Frame resizing").
+    video_processor = BeyondGlossVideoProcessor(resample=PILImageResampling.BICUBIC)
+    BeyondGlossProcessor(video_processor=video_processor, tokenizer=tokenizer).save_pretrained(output_dir)
     model_card = _model_card(checkpoint, stage, model_class, report, tokenizer)
     (output_dir / "README.md").write_text(model_card, encoding="utf-8")
     return report

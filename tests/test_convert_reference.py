@@ -19,6 +19,7 @@ import pytest
 import torch
 from test_modeling_beyondgloss import run_in_fresh_process
 from transformers import Dinov2Config
+from transformers.image_utils import PILImageResampling
 
 from modeling_beyondgloss import BeyondGlossForConditionalGeneration, BeyondGlossForPreTraining
 from modeling_beyondgloss.convert_reference_checkpoint import (
@@ -192,8 +193,12 @@ def test_converted_folder_loads_as_remote_code_in_fresh_process(workspace, tmp_p
         model = AutoModelForSeq2SeqLM.from_pretrained({str(output_dir)!r}, trust_remote_code=True)
         processor = AutoProcessor.from_pretrained({str(output_dir)!r}, trust_remote_code=True)
         assert "modeling_beyondgloss" not in sys.modules
-        print(type(model).__name__, model.generation_config.decoder_start_token_id, processor.tokenizer.tgt_lang)
+        print(type(model).__name__, model.generation_config.decoder_start_token_id, processor.tokenizer.tgt_lang,
+              processor.video_processor.resample)
         """
     )
     stdout = run_in_fresh_process(script, tmp_path)
-    assert stdout.split() == ["BeyondGlossForConditionalGeneration", str(FIXTURE["decoder_start_token_id"]), "de_DE"]
+    bicubic = str(int(PILImageResampling.BICUBIC))  # the reference's frame resize
+    assert stdout.split() == [
+        "BeyondGlossForConditionalGeneration", str(FIXTURE["decoder_start_token_id"]), "de_DE", bicubic
+    ]

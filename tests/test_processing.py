@@ -12,7 +12,7 @@ import torchvision.transforms.v2.functional as tvF
 from PIL import Image
 from transformers import AutoProcessor, AutoVideoProcessor
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
-from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
 
 from modeling_beyondgloss.configuration_beyondgloss import BeyondGlossConfig
 from modeling_beyondgloss.processing_beyondgloss import BeyondGlossProcessor
@@ -185,6 +185,20 @@ def test_warp_matches_torchvision_affine_then_crop():
         )[:, :, 5:45, 7:43]
         # Equal up to rounding to whole grey levels (OpenCV writes uint8).
         torch.testing.assert_close(warped.permute(0, 3, 1, 2).float(), reference, rtol=0, atol=0.51)
+
+
+def test_bicubic_resize_matches_pillow():
+    # Converted reference checkpoints resize as the reference does, with Pillow's bicubic filter (docs/fidelity.md);
+    # the frames are Phoenix14T-sized (210 x 260), smooth with mild noise as camera frames are.
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:260, 0:210] / 50.0
+    smooth = np.stack([np.sin(xs + phase) * np.cos(0.7 * ys - phase) for phase in (0.0, 1.0, 2.0)], axis=-1)
+    frames = np.clip(128 + 90 * smooth[None] + rng.normal(0, 4, (2, 260, 210, 3)), 0, 255).astype(np.uint8)
+    processor = BeyondGlossVideoProcessor(resample=PILImageResampling.BICUBIC)
+    resized = processor.decode_clip(frames).frames.numpy().astype(np.int16)
+    pillow = np.stack([np.asarray(Image.fromarray(frame).resize((256, 256), Image.BICUBIC)) for frame in frames])
+    difference = np.abs(resized - pillow)
+    assert difference.max() <= 1 and difference.mean() < 0.25
 
 
 def test_augmented_clip_is_normalised_warp():
