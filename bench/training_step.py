@@ -20,8 +20,8 @@ Variants of this package (`--variants`):
   LoRA block run without autograd, the Trainer's default optimiser (`adamw_torch_fused`);
 - `ours_cache`: and `cache_text_embeddings=True` (pre-training only; the timed steps reuse the sentences' embeddings
   computed in the warm-up step, as every epoch after the first does);
-- `ours_checkpointing`: and activation checkpointing (`--gradient_checkpointing` of the training scripts): the
-  trainable blocks keep only their inputs and recompute the rest in the backward pass, the same math;
+- `ours_checkpointing`: and activation checkpointing (`--gradient_checkpointing` of the training scripts): each
+  DINOv2, temporal and mBART block keeps only its input and recomputes the rest in the backward pass, the same math;
 - `ours_unfused`: the plain (for-loop) AdamW instead of the fused one;
 - `ours_eager`: eager attention instead of SDPA;
 - `ours_no_frozen_prefix`: autograd through every DINOv2 block.

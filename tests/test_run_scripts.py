@@ -112,7 +112,18 @@ def test_pretraining_without_one_input_skips_its_loss(corpus, repo_root, tmp_pat
     assert ("eval_video_to_text_r1" in metrics) == (absent != "loss_align")
 
 
-def test_gradient_checkpointing_trains_the_same(corpus, repo_root, tmp_path):
+def test_gradient_checkpointing_trains_the_same(corpus, repo_root, tmp_path, monkeypatch):
+    import transformers.modeling_utils
+
+    checkpointed_calls = []
+
+    def counting_checkpoint(function, *args, **kwargs):
+        checkpointed_calls.append(function)
+        return torch.utils.checkpoint.checkpoint(function, *args, **kwargs)
+
+    # What `activation_checkpointing_enable` wraps each block's forward in.
+    monkeypatch.setattr(transformers.modeling_utils, "checkpoint", counting_checkpoint)
+
     def losses(flags, output_dir):
         run_pretrain.main([
             "--model_name_or_path", str(repo_root / "configs" / "beyondgloss-tiny.json"), *data_flags(corpus),
@@ -122,7 +133,9 @@ def test_gradient_checkpointing_trains_the_same(corpus, repo_root, tmp_path):
         return [entry[term] for entry in logged_terms(output_dir) for term in ("loss", "loss_align", "loss_desc")]
 
     plain = losses([], tmp_path / "plain")
+    assert not checkpointed_calls
     checkpointed = losses(["--gradient_checkpointing", "true"], tmp_path / "checkpointed")
+    assert checkpointed_calls
     assert len(plain) == 3 * 3
     assert checkpointed == pytest.approx(plain, abs=1e-4)
 
