@@ -5,8 +5,10 @@ The video processor in `modeling_beyondgloss` (the code a saved model carries) o
 preprocessing tools and SynthSign use it through this module, so every part of the package reads media alike.
 """
 
+import bisect
 import os
 import struct
+from dataclasses import dataclass
 
 import av
 import numpy as np
@@ -14,9 +16,12 @@ from PIL import Image
 
 from modeling_beyondgloss.video_processing_beyondgloss import (
     IMAGE_EXTENSIONS,
+    TIME_TOLERANCE,
     VIDEO_EXTENSIONS,
     BeyondGlossVideoProcessor,
     count_video_packets,
+    decode_frames_from,
+    frame_time,
     is_truncated,
     list_frame_files,
     natural_sort_key,
@@ -28,6 +33,8 @@ __all__ = [
     "SEGMENT_FRAMES",
     "VIDEO_EXTENSIONS",
     "InvalidFileError",
+    "VideoTimeline",
+    "check_segment",
     "count_video_packets",
     "decode_video",
     "list_frame_files",
@@ -36,7 +43,10 @@ __all__ = [
     "probe_frames",
     "probe_video",
     "segment_bounds",
+    "verify_segment",
     "verify_video",
+    "video_frame_rate",
+    "video_timeline",
 ]
 
 # Frames per description segment: the descriptor describes each 16-frame segment of a video.
@@ -200,3 +210,107 @@ def probe_frames(frames: list[str], full: bool = False) -> int:
                 "all frames of a clip must have one size",
             )
     return len(frames)
+
+
+@dataclass(frozen=True)
+class VideoTimeline:
+    """When each frame of a video is shown: `frame_times` (seconds, ascending), the frame rate and the duration (the
+    end of the last frame)."""
+
+    frame_times: tuple[float, ...]
+    fps: float | None
+    duration: float
+
+    def frames_in(self, start: float, end: float) -> int:
+        """How many frames are shown in `[start, end)`."""
+        first = bisect.bisect_left(self.frame_times, start - TIME_TOLERANCE)
+        return bisect.bisect_left(self.frame_times, end - TIME_TOLERANCE) - first
+
+
+def video_timeline(path: str) -> VideoTimeline:
+    """Read the presentation time of every frame of a video by demuxing it (no decoding), with `probe_video`'s
+    checks of the file first.
+
+    Raises:
+        InvalidFileError: as `probe_video`, or a stream whose packets carry no timestamps.
+    """
+    probe_video(path)
+    times, last_duration = [], 0.0
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                time = frame_time(packet)
+                if time is None:
+                    raise InvalidFileError(path, "its video packets carry no timestamps, so it cannot be cut by time")
+                times.append(time)
+                if packet.duration:
+                    last_duration = float(packet.duration * packet.time_base)
+    except av.FFmpegError as err:
+        raise InvalidFileError(path, f"video cannot be demuxed to the end ({err})") from err
+    times.sort()
+    fps = float(rate) if rate else None
+    frame_duration = last_duration or (1 / fps if fps else 0.0)
+    return VideoTimeline(tuple(times), fps, times[-1] + frame_duration)
+
+
+def video_frame_rate(path: str) -> float | None:
+    """The average frame rate of a video's first video stream, None when the container states none."""
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+    return float(rate) if rate else None
+
+
+def check_segment(path: str, timeline: VideoTimeline, start, end) -> int:
+    """Check that `[start, end)` is a segment of the video and return its number of frames.
+
+    Raises:
+        InvalidFileError: times that are not numbers, `end <= start`, a negative start, a segment that runs past the
+            end of the video (the message gives the duration), or one that holds no frame.
+    """
+    span = f"segment [{start}, {end})"
+    if not all(isinstance(time, (int, float)) and not isinstance(time, bool) for time in (start, end)):
+        raise InvalidFileError(path, f"{span}: start and end must be numbers of seconds")
+    if end <= start:
+        raise InvalidFileError(path, f"{span}: end <= start")
+    if start < 0:
+        raise InvalidFileError(path, f"{span}: start is negative")
+    if end > timeline.duration + 1e-3:
+        raise InvalidFileError(path, f"{span} runs past the end of the video (duration {timeline.duration:.3f} s)")
+    count = timeline.frames_in(start, end)
+    if count == 0:
+        raise InvalidFileError(path, f"{span} holds no frame (the video has {len(timeline.frame_times)} frames)")
+    return count
+
+
+def verify_segment(path: str, start: float, end: float, expected: int) -> int:
+    """Decode every frame of the segment `[start, end)` to RGB as training does; return how many it holds.
+
+    Raises:
+        InvalidFileError: a frame fails to decode, or fewer decode than the `expected` packets promise.
+    """
+    count = 0
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            for frame in decode_frames_from(container, stream, start):
+                time = frame_time(frame)
+                if time is None or time < start - TIME_TOLERANCE:
+                    continue
+                if time >= end - TIME_TOLERANCE:
+                    break
+                frame.to_ndarray(format="rgb24")
+                count += 1
+    except av.FFmpegError as err:
+        raise InvalidFileError(
+            path, f"segment [{start}, {end}) is corrupt: decoding failed after {count} of {expected} frames ({err})"
+        ) from err
+    if is_truncated(expected, count):
+        raise InvalidFileError(
+            path, f"segment [{start}, {end}) is truncated or corrupt: {expected} frames are stored but {count} decode"
+        )
+    return count

@@ -44,6 +44,9 @@ VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 # Frames are resized in chunks of this many so a long high-resolution video is never held at full size.
 RESIZE_CHUNK_FRAMES = 32
 IDENTITY_AUGMENTATION = {"angle": 0.0, "scale": 1.0, "translate_x": 0.0, "translate_y": 0.0}
+# Segment bounds and frame times are compared with this slack (seconds), far below any frame interval, so that a
+# time written with fewer decimals than the container keeps (1.2 for 1.19999...) selects the frame it means.
+TIME_TOLERANCE = 1e-6
 # A decoded stream this many frames (or 2 %) shorter than its container declares is a cut-off file.
 TRUNCATION_TOLERANCE_FRAMES = 2
 
@@ -280,7 +283,9 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
 
     # ------------------------------------------------------------------ decoding
 
-    def decode_clip(self, video, fps: float | None = None) -> DecodedClip:
+    def decode_clip(
+        self, video, fps: float | None = None, start: float | None = None, end: float | None = None
+    ) -> DecodedClip:
         """Decode one clip, keep the frames [`~BeyondGlossVideoProcessor.sample_frame_indices`] picks, resize them.
 
         Args:
@@ -288,12 +293,24 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                 image paths, or a `(frames, height, width, 3)` uint8 `np.ndarray`/`torch.Tensor`.
             fps: frame rate of the source; needed with `target_fps` for inputs that carry none. For video files the
                 container's rate is used unless `fps` is given.
+            start, end: for a video file, decode only the segment `[start, end)` (seconds of presentation time): the
+                decoder seeks to the keyframe before `start` and reads no further than `end`. Frame indices then
+                count from the segment's first frame.
 
         Returns:
             A [`DecodedClip`]: `frames` `(kept, height, width, 3)` uint8 (resized to `size` when `do_resize`) and
             `frame_indices`, the source index of every kept frame. Only the kept frames are converted (video) or read
             (frame folders).
         """
+        segment = None
+        if start is not None or end is not None:
+            if start is None or end is None:
+                raise ValueError(f"A segment needs both start and end, got start={start} and end={end}.")
+            if not end > start >= 0:
+                raise ValueError(f"A segment needs 0 <= start < end, got [{start}, {end}).")
+            if not isinstance(video, (str, os.PathLike)) or os.path.isdir(video):
+                raise ValueError(f"A segment [{start}, {end}) can only be cut from a video file, got {video!r}.")
+            segment = (float(start), float(end))
         if isinstance(video, (np.ndarray, torch.Tensor)):
             return self._decode_array(video, fps)
         if _is_path_list(video):
@@ -304,6 +321,8 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                 return self._decode_frame_files(list_frame_files(path), fps, source=f"frame folder {path}")
             if not os.path.exists(path):
                 raise FileNotFoundError(f"Video file not found: {path}")
+            if segment is not None:
+                return self._decode_video_segment(path, fps, *segment)
             return self._decode_video_file(path, fps)
         raise TypeError(
             "A clip must be a video file path, a frame folder path, a list of frame image paths or a (frames, height, "
@@ -354,6 +373,50 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                     f"Video {path} is truncated or corrupt: its container declares {declared_frames} frames but "
                     f"decoding stopped after {decoded}."
                 )
+        return builder.finish()
+
+    def _decode_video_segment(self, path: str, fps: float | None, start: float, end: float) -> DecodedClip:
+        source = f"segment [{start:g}, {end:g}) of video {path}"
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    raise ValueError(f"Video {path} has no video stream.")
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate
+                source_fps = fps if fps is not None else (float(rate) if rate else None)
+                # Demuxing the segment's packets (no decoding) counts its frames, which frame sampling needs first.
+                frame_times = segment_frame_times(container, stream, start, end)
+            if not frame_times:
+                raise ValueError(f"The {source} holds no frame.")
+            indices = self.sample_frame_indices(len(frame_times), source_fps)
+            last_needed = int(indices[-1])
+            builder = _ClipBuilder(self, indices, source=source)
+            position = -1
+            with av.open(path) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                reformatter = av.video.reformatter.VideoReformatter()
+                size = None
+                for frame in decode_frames_from(container, stream, start):
+                    time = frame_time(frame)
+                    if time is None or time < start - TIME_TOLERANCE:
+                        continue
+                    if time >= end - TIME_TOLERANCE:
+                        break
+                    position += 1
+                    if builder.wants(position):
+                        size = size or (frame.width, frame.height)
+                        rgb = reformatter.reformat(frame, format="rgb24", width=size[0], height=size[1])
+                        builder.add(position, rgb.to_ndarray())
+                    if position >= last_needed:
+                        break
+        except av.error.FFmpegError as error:
+            raise ValueError(f"Cannot decode the {source}: {error}") from error
+        if position < last_needed and is_truncated(len(frame_times), position + 1):
+            raise ValueError(
+                f"The {source} is truncated or corrupt: its packets hold {len(frame_times)} frames but decoding "
+                f"stopped after {position + 1}."
+            )
         return builder.finish()
 
     def _decode_frame_files(self, paths: list[str], fps: float | None, source: str) -> DecodedClip:
@@ -647,6 +710,55 @@ def is_truncated(declared_frames: int, available_frames: int) -> bool:
     (short by more than `TRUNCATION_TOLERANCE_FRAMES` or 2 %)."""
     missing = declared_frames - available_frames
     return missing > max(TRUNCATION_TOLERANCE_FRAMES, declared_frames // 50)
+
+
+def frame_time(frame_or_packet) -> float | None:
+    """Presentation time in seconds of a decoded frame or a demuxed packet (None when the container gives none)."""
+    pts = frame_or_packet.pts
+    if pts is None or frame_or_packet.time_base is None:
+        return None
+    return float(pts * frame_or_packet.time_base)
+
+
+def _seek_before(container, stream, time: float) -> None:
+    """Position the demuxer on the keyframe at or before `time` (seconds), or at the start of the stream."""
+    if time > 0 and stream.time_base:
+        container.seek(int(time / stream.time_base), stream=stream, backward=True, any_frame=False)
+
+
+def segment_frame_times(container, stream, start: float, end: float) -> list[float]:
+    """Presentation times of the frames of `[start, end)`, in order, found by demuxing from the keyframe before
+    `start` (no decoding). A packet's decoding time never exceeds its presentation time, so the first packet decoded
+    at or after `end` ends the search."""
+    _seek_before(container, stream, start)
+    times = []
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        time = frame_time(packet)
+        if time is not None and start - TIME_TOLERANCE <= time < end - TIME_TOLERANCE:
+            times.append(time)
+        decode_time = None if packet.dts is None else float(packet.dts * packet.time_base)
+        if decode_time is not None and decode_time >= end - TIME_TOLERANCE:
+            break
+    return sorted(times)
+
+
+def decode_frames_from(container, stream, start: float) -> Iterator:
+    """Decoded frames from the keyframe before `start`. A container whose seek lands past `start` (the frames a
+    segment needs would be lost) is decoded from its beginning instead."""
+    _seek_before(container, stream, start)
+    frames = container.decode(stream)
+    first = next(frames, None)
+    if first is None:
+        return
+    first_time = frame_time(first)
+    if start > 0 and first_time is not None and first_time > start + TIME_TOLERANCE:
+        container.seek(0, stream=stream, backward=True, any_frame=False)
+        yield from container.decode(stream)
+        return
+    yield first
+    yield from frames
 
 
 def count_video_packets(path: str) -> int:

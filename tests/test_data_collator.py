@@ -212,7 +212,7 @@ def test_decoded_clip_cache_decodes_each_clip_once(tokenizer, examples, monkeypa
     monkeypatch.setattr(
         processor.video_processor,
         "decode_clip",
-        lambda video, fps=None: decoded.append(video) or decode_clip(video, fps),
+        lambda video, **timing: decoded.append(video) or decode_clip(video, **timing),
     )
 
     for epoch in range(2):

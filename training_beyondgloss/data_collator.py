@@ -34,7 +34,8 @@ class BeyondGlossDataCollator:
     Collates examples of a sign language dataset (`datasets_scripts.load_sign_dataset`) into model inputs.
 
     Each example has `video` (a video file path) or `frames` (frame image paths), `text`, and optionally
-    `description_embeds` (`[D_desc]`), `hand_features` (`[T, D]`, one row per source frame) and `hand_mask` (`[T]`).
+    `start`/`end` (the example is that segment of the video, in seconds), `description_embeds` (`[D_desc]`),
+    `hand_features` (`[T, D]`, one row per source frame of the clip or segment) and `hand_mask` (`[T]`).
 
     The batch holds `pixel_values` `(batch, frames, 3, H, W)` float32 and `pixel_mask` `(batch, frames)` long; for
     `task="translation"` `labels` (target-mode tokens, padding -100), for `task="pretraining"` `input_ids` and
@@ -134,13 +135,15 @@ class BeyondGlossDataCollator:
         source = example.get("video") or example.get("frames")
         if not source:
             raise ValueError(f"Example {_name(example)} has neither a `video` nor `frames`.")
+        # A segment of a long video (`start`/`end` in seconds) is decoded by seeking to it.
+        timing = {key: example.get(key) for key in ("fps", "start", "end")}
         if self.decoded_clip_cache_mb <= 0:
-            return self.video_processor.decode_clip(source, fps=example.get("fps"))
-        key = (source if isinstance(source, str) else tuple(source), example.get("fps"))
+            return self.video_processor.decode_clip(source, **timing)
+        key = (source if isinstance(source, str) else tuple(source), *timing.values())
         if key in self._decoded_clips:
             self._decoded_clips.move_to_end(key)
             return self._decoded_clips[key]
-        clip = self.video_processor.decode_clip(source, fps=example.get("fps"))
+        clip = self.video_processor.decode_clip(source, **timing)
         self._decoded_clips[key] = clip
         self._decoded_clip_bytes += clip.frames.nbytes
         while self._decoded_clip_bytes > self.decoded_clip_cache_mb * 2**20 and len(self._decoded_clips) > 1:
