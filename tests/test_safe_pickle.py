@@ -8,11 +8,14 @@ import lzma
 import os
 import pickle
 import subprocess
+import tracemalloc
 
 import numpy as np
 import pytest
 
+from datasets_scripts.builders.features import read_hand_features
 from datasets_scripts.builders.safe_pickle import UnsafePickleError, safe_load
+from datasets_scripts.media import InvalidFileError
 
 
 PLAIN_DATA = {
@@ -221,3 +224,27 @@ def test_compression_bombs_are_refused(tmp_path, monkeypatch):
     path.write_bytes(gzip.compress(pickle.dumps(np.zeros(70 << 20, np.uint8)), compresslevel=1))
     with pytest.raises(UnsafePickleError, match="more than the 67,108,864 bytes allowed"):
         safe_load(path)
+
+
+@pytest.mark.parametrize("compression", ["lzma", "plain"])
+def test_features_listing_one_memoised_row_are_refused_before_they_become_an_array(tmp_path, compression):
+    # 2,000,000 references to one row of 288 floats: a 4 MB pickle (1 kB as lzma) that unpickles to a 16 MB list,
+    # which np.asarray would expand to 4.6 GB.
+    row = [0.1] * 288
+    data = pickle.dumps({"features": [row] * 2_000_000})
+    path = tmp_path / "video.lzma"
+    path.write_bytes(lzma.compress(data) if compression == "lzma" else data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidFileError) as info:
+            read_hand_features(str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith(f"{path}: Refusing to load {path}: it holds 'features' as nested lists [2000000, 288], ")
+    size = path.stat().st_size
+    limit = max(64 * 2**20, 100 * size)  # safe_load's limit for a file of that size
+    assert f"an array of 4,608,000,000 bytes, more than the {limit:,} bytes allowed for a {size:,}-byte" in message
+    assert message.endswith("raise the limit with the environment variable BEYONDGLOSS_MAX_PICKLE_BYTES.")
+    assert peak < 300 * 2**20, peak

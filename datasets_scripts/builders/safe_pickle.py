@@ -26,7 +26,7 @@ from typing import IO, Any
 import numpy as np
 
 
-__all__ = ["LIMIT_ENV", "PickleTooLargeError", "UnsafePickleError", "safe_load"]
+__all__ = ["LIMIT_ENV", "PickleTooLargeError", "UnsafePickleError", "check_allocation", "safe_load"]
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -173,11 +173,12 @@ class _RestrictedUnpickler(pickle._Unpickler):
     dispatch[pickle.BUILD[0]] = load_build
 
 
-def _too_large(source: str, what: str, limit: int, file_size: int) -> PickleTooLargeError:
+def _too_large(
+    source: str, what: str, limit: int, file_size: int, remedy: str = "safe_load(..., max_bytes=...) or "
+) -> PickleTooLargeError:
     return PickleTooLargeError(
         f"Refusing to load {source}: it {what}, more than the {limit:,} bytes allowed for a {file_size:,}-byte "
-        f"pickle. If the file is genuine, raise the limit with safe_load(..., max_bytes=...) or the environment "
-        f"variable {LIMIT_ENV}."
+        f"pickle. If the file is genuine, raise the limit with {remedy}the environment variable {LIMIT_ENV}."
     )
 
 
@@ -188,6 +189,26 @@ def _limit(max_bytes: int | None, file_size: int) -> int:
         except ValueError as err:
             raise ValueError(f"{LIMIT_ENV} must be a number of bytes, got {os.environ[LIMIT_ENV]!r}.") from err
     return max_bytes if max_bytes is not None else max(_MIN_LIMIT_BYTES, _LIMIT_PER_FILE_BYTE * file_size)
+
+
+def check_allocation(source: str, what: str, requested: int, file_size: int) -> None:
+    """Hold what a caller builds from a loaded pickle to `safe_load`'s memory limit. Nested lists cost the unpickler
+    8 bytes per reference, so a row memoised once and listed millions of times loads cheaply; `np.asarray` then
+    copies every row.
+
+    Args:
+        source: the file, for the message.
+        what: what needs the memory, completing "it ..." ("holds 'features' [2000000, 288], which needs ... bytes").
+        requested: the bytes it would allocate.
+        file_size: the pickle's size on disk, which sets the default limit.
+
+    Raises:
+        PickleTooLargeError: `requested` exceeds the limit (`BEYONDGLOSS_MAX_PICKLE_BYTES`, else 100 times the file's
+            size, at least 64 MiB).
+    """
+    limit = _limit(None, file_size)
+    if requested > limit:
+        raise _too_large(source, what, limit, file_size, remedy="")
 
 
 def _decompress(data: bytes, source: str, limit: int) -> bytes:

@@ -1,4 +1,5 @@
-"""Per-frame hand features for the hand-distillation loss: import HaMeR pickles, run HaMeR, or run MediaPipe Hands.
+"""Per-frame hand features for the hand-distillation loss: import HaMeR pickles or pose-format files, run HaMeR, or
+run MediaPipe Hands.
 
 Every video becomes `<output_dir>/<video name>.safetensors` holding `hand_features` `[T, D]` (float16) and
 `hand_mask` `[T]` (bool, the frames where a hand was found, so the loss can leave the others out), the format
@@ -7,6 +8,9 @@ Every video becomes `<output_dir>/<video name>.safetensors` holding `hand_featur
 Teachers:
 - `import-hamer`: the lzma pickles of the reference implementation (`{"features": [T, 288], ...}` under
   `<split>/<video>/<video>.lzma`), read with the restricted unpickler; undetected frames (all-zero rows) are masked.
+- `import-pose` (or `--from_pose DIR`): pose-format `.pose` files of MediaPipe Holistic landmarks (as
+  sign-language-processing/datasets ships them), converted to the 128-d MediaPipe layout below; frames where
+  MediaPipe found no hand are masked, and the metadata keeps the file's frame rate.
 - `hamer`: runs HaMeR (https://github.com/geopavlakos/hamer, which needs the MANO model from its authors) on hand boxes
   found by MediaPipe and writes the 288-d layout below. Needs the `hamer` package and the `[hands]` extra.
 - `mediapipe`: MediaPipe Hands (`pip install "beyondgloss[hands]"`: mediapipe 0.10.14, whose wheel carries its hand
@@ -24,6 +28,8 @@ Command lines:
 
     beyondgloss-extract-hand-features mediapipe --input videos/ --output_dir hand_features/
     beyondgloss-extract-hand-features import-hamer --input hamer_lzma/ --output_dir hand_features/
+    beyondgloss-extract-hand-features --from_pose poses/ --output_dir hand_features/
+    beyondgloss-extract-hand-features import-pose --input poses/ --output_dir hand_features/  # the same
     beyondgloss-extract-hand-features hamer --input frames/ --output_dir hand_features/ \\
         --checkpoint _DATA/hamer_ckpts/checkpoints/hamer.ckpt
 """
@@ -60,8 +66,10 @@ __all__ = [
     "HamerExtractor",
     "MediaPipeHandDetector",
     "find_hamer_pickles",
+    "find_pose_files",
     "hamer_frame_features",
     "import_hamer_file",
+    "import_pose_file",
     "main",
     "mediapipe_frame_features",
     "save_hand_features",
@@ -140,6 +148,47 @@ def import_hamer_file(source_path: str, output_path: str) -> None:
         features,
         detected,
         {"teacher": "hamer", "layout": "hamer-288", "source": os.path.basename(source_path)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- pose import
+
+
+def find_pose_files(input_path: str) -> list[VideoSource]:
+    """The `.pose` files under `input_path` (recursively), named by their path relative to it without the extension:
+    `<input>/dev/clip_001.pose` becomes `dev/clip_001`."""
+    if os.path.isfile(input_path):
+        if not input_path.lower().endswith(".pose"):
+            raise FileNotFoundError(f"{input_path}: not a .pose file")
+        return [VideoSource(os.path.splitext(os.path.basename(input_path))[0], input_path)]
+    if not os.path.isdir(input_path):
+        raise FileNotFoundError(f"{input_path}: no such file or folder")
+    sources = []
+    for root, dirnames, filenames in os.walk(input_path):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            if filename.lower().endswith(".pose"):
+                path = os.path.join(root, filename)
+                name = os.path.splitext(os.path.relpath(path, input_path))[0]
+                sources.append(VideoSource(name.replace(os.sep, "/"), path))
+    if not sources:
+        raise FileNotFoundError(f"{input_path}: no .pose files found")
+    return sources
+
+
+def import_pose_file(source_path: str, output_path: str) -> None:
+    """Convert one pose-format file of MediaPipe Holistic landmarks to safetensors in the MediaPipe layout."""
+    hand = read_hand_features(source_path)
+    save_hand_features(
+        output_path,
+        hand.features,
+        hand.mask,
+        {
+            "teacher": "pose-format",
+            "layout": "mediapipe-128",
+            "fps": repr(hand.fps),
+            "source": os.path.basename(source_path),
+        },
     )
 
 
@@ -322,10 +371,16 @@ def extract_hamer(source: VideoSource, output_path: str, extractor: HamerExtract
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog="`--from_pose DIR` is short for `import-pose --input DIR`."
+    )
     teachers = parser.add_subparsers(dest="teacher", required=True)
     importer = teachers.add_parser("import-hamer", help="Convert the reference implementation's HaMeR pickles.")
     add_job_arguments(importer)
+    pose_importer = teachers.add_parser(
+        "import-pose", help="Convert pose-format .pose files of MediaPipe Holistic landmarks (MediaPipe layout)."
+    )
+    add_job_arguments(pose_importer)
     mediapipe = teachers.add_parser("mediapipe", help="MediaPipe Hands landmarks (CPU, offline).")
     hamer = teachers.add_parser("hamer", help="HaMeR hand pose on MediaPipe hand boxes (GPU recommended).")
     for teacher in (mediapipe, hamer):
@@ -339,15 +394,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expand_from_pose(argv: list[str]) -> list[str]:
+    """`--from_pose DIR ...` becomes `import-pose --input DIR ...`."""
+    shorthand = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    shorthand.add_argument("--from_pose")
+    known, rest = shorthand.parse_known_args(argv)
+    return argv if known.from_pose is None else ["import-pose", "--input", known.from_pose, *rest]
+
+
 def main(argv: list[str] | None = None) -> JobSummary:
-    """Run one teacher over a folder of videos (or of HaMeR pickles); the summary lists what failed."""
-    args = _parser().parse_args(argv)
+    """Run one teacher over a folder of videos (or of HaMeR pickles or .pose files); the summary lists what failed."""
+    args = _parser().parse_args(_expand_from_pose(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.teacher == "import-hamer":
         sources = find_hamer_pickles(args.input)
 
         def process(source, output_path):
             import_hamer_file(source.path, output_path)
+
+    elif args.teacher == "import-pose":
+        sources = find_pose_files(args.input)
+
+        def process(source, output_path):
+            import_pose_file(source.path, output_path)
 
     else:
         sources = find_videos(args.input)
@@ -364,7 +433,7 @@ def main(argv: list[str] | None = None) -> JobSummary:
             def process(source, output_path):
                 extract_hamer(source, output_path, extractor)
 
-    width = MEDIAPIPE_FEATURE_DIM if args.teacher == "mediapipe" else HAMER_FEATURE_DIM
+    width = MEDIAPIPE_FEATURE_DIM if args.teacher in ("mediapipe", "import-pose") else HAMER_FEATURE_DIM
 
     def verify(path: str) -> None:
         features = read_hand_features(path).features
