@@ -25,7 +25,15 @@ __all__ = [
     "start_run",
 ]
 
-LANGUAGE_CODES = {"phoenix14t": "de_DE", "csl_daily": "zh_CN", "synthsign": "de_DE"}
+LANGUAGE_CODES = {
+    "phoenix14t": "de_DE",
+    "csl_daily": "zh_CN",
+    "how2sign": "en_XX",
+    "openasl": "en_XX",
+    # YouTube-ASL's captions are English; other corpora of captioned videos pass --tgt_lang.
+    "captioned_videos": "en_XX",
+    "synthsign": "de_DE",
+}
 METRIC_TOKENIZE = {"zh_CN": "zh"}
 # What both stages of the reference recipe share (docs/fidelity.md): weight decay 0.01 (on every trained tensor, see
 # the Trainers), gradient clipping 1.0, batch 16. The collator reads the video columns, so none may be dropped.
@@ -43,13 +51,32 @@ class DataArguments:
     """Which corpus to read, where its parts lie, and how its videos are turned into frames."""
 
     dataset_name: str = field(
-        default="synthsign", metadata={"help": "phoenix14t, csl_daily, synthsign or custom (see datasets_scripts)."}
+        default="synthsign",
+        metadata={
+            "help": "phoenix14t, csl_daily, how2sign, openasl, captioned_videos, synthsign or custom "
+            "(docs/datasets.md)."
+        },
     )
-    data_dir: str | None = field(default=None, metadata={"help": "The corpus folder (label files or manifests)."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "The corpus folder: a release, annotation files, captioned videos or manifests."},
+    )
     frames_dir: str | None = field(default=None, metadata={"help": "Root of per-sample frame folders."})
     videos_dir: str | None = field(default=None, metadata={"help": "Root of per-sample video files."})
     descriptions_dir: str | None = field(default=None, metadata={"help": "Folder of description JSONs."})
     hand_features_dir: str | None = field(default=None, metadata={"help": "Folder of per-video hand features."})
+    manifest: str | None = field(
+        default=None, metadata={"help": "custom: a JSONL/CSV manifest (default: data_dir/{train,validation,test}.*)."}
+    )
+    min_segment_seconds: float | None = field(
+        default=None, metadata={"help": "Leave out segments of long videos shorter than this (seconds)."}
+    )
+    max_segment_seconds: float | None = field(
+        default=None, metadata={"help": "Leave out segments of long videos longer than this (seconds)."}
+    )
+    verify_media: str = field(
+        default="cheap", metadata={"help": "cheap (headers, first frame) or full (decode every frame) checks."}
+    )
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Cache folder of the prepared dataset."})
     drop_invalid: bool = field(default=False, metadata={"help": "Drop invalid samples (logged) instead of failing."})
     description_encoder: str | None = field(

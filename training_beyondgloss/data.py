@@ -38,7 +38,16 @@ def load_dataset_splits(data_args: DataArguments):
     """The corpus as a `DatasetDict`, optionally with description embeddings, truncated as asked."""
     options = {
         key: getattr(data_args, key)
-        for key in ("frames_dir", "videos_dir", "descriptions_dir", "hand_features_dir")
+        for key in (
+            "frames_dir",
+            "videos_dir",
+            "descriptions_dir",
+            "hand_features_dir",
+            "manifest",
+            "min_segment_seconds",
+            "max_segment_seconds",
+            "verify_media",
+        )
         if getattr(data_args, key) is not None
     }
     dataset = load_sign_dataset(

@@ -2,13 +2,23 @@
 manifests of custom corpora, read into plain entries before their files are checked."""
 
 import csv
+import dataclasses
 import json
+import re
 from dataclasses import dataclass
 
 from .safe_pickle import UnsafePickleError, safe_load
 
 
-__all__ = ["LABEL_FILES", "LabelFormatError", "SampleEntry", "read_gfslt_labels", "read_manifest"]
+__all__ = [
+    "LABEL_FILES",
+    "LabelFormatError",
+    "SampleEntry",
+    "parse_seconds",
+    "read_delimited",
+    "read_gfslt_labels",
+    "read_manifest",
+]
 
 # GFSLT-VLP label files, one per split; the corpora call their validation split `dev`.
 LABEL_FILES = {"train": "labels.train", "validation": "labels.dev", "test": "labels.test"}
@@ -31,6 +41,12 @@ class SampleEntry:
     frames: list[str] | str | None = None  # explicit frame files, or a frame folder
     description: str | None = None
     hand_features: str | None = None
+    signer: str | None = None
+    # A segment of a longer video: `[start, end)` in seconds of the video's presentation time.
+    start: float | None = None
+    end: float | None = None
+    # Problems of the row itself (e.g. a time that is not a number), reported with the sample's other problems.
+    problems: list[str] = dataclasses.field(default_factory=list)
 
 
 # A missing text is reported per sample (as an empty target); a value of the wrong type means a different format.
@@ -76,6 +92,71 @@ def read_gfslt_labels(path: str) -> list[dict]:
                 )
         entries.append(entry)
     return entries
+
+
+# Where DictReader puts the fields of a row beyond its header.
+_EXTRA_FIELDS = "\0extra"
+_TIMESTAMP = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d*)?)$")
+
+
+def parse_seconds(value) -> float:
+    """A time in seconds from a number, a numeric string (`"12.5"`) or a timestamp (`"00:01:02.500"`, `"1:02,5"`).
+
+    Raises:
+        ValueError: anything else, with the value in the message.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a time")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _TIMESTAMP.match(text)
+    if not match:
+        raise ValueError(f"{value!r} is not a time in seconds or HH:MM:SS.mmm")
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
+
+
+def read_delimited(
+    path: str, delimiter: str, required: tuple[str, ...], quoting: int = csv.QUOTE_MINIMAL, what: str = "file"
+) -> list[tuple[int, dict[str, str]]]:
+    """Read a delimited text file with a header; return `(line number, row)` pairs.
+
+    Raises:
+        LabelFormatError: unreadable file, a header without the `required` columns, a row with more or fewer fields
+            than the header (all such rows are listed), or no rows.
+    """
+    try:
+        # utf-8-sig: spreadsheet programs start their exports with a byte order mark.
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter, quoting=quoting, restkey=_EXTRA_FIELDS)
+            missing = [column for column in required if column not in (reader.fieldnames or ())]
+            if missing:
+                found = reader.fieldnames or []
+                separator = "tab" if delimiter == "\t" else repr(delimiter)
+                raise LabelFormatError(
+                    f"{path}:1: the header {found} lacks the column(s) {missing}; a {what} has the {separator}-"
+                    f"separated columns {list(required)}."
+                )
+            rows, ragged = [], []
+            for row in reader:
+                extra = row.pop(_EXTRA_FIELDS, None)
+                if extra or None in row.values():
+                    count = sum(value is not None for value in row.values()) + len(extra or ())
+                    ragged.append(f"{path}:{reader.line_num}: {count} fields where the header has {len(row)}")
+                    continue
+                rows.append((reader.line_num, row))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise LabelFormatError(f"{path} is not a readable {what} ({err}).") from err
+    if ragged:
+        raise LabelFormatError(f"{len(ragged)} malformed row(s) in {path}:\n  " + "\n  ".join(ragged))
+    if not rows:
+        raise LabelFormatError(f"{path}: the {what} lists no samples.")
+    return rows
 
 
 def read_manifest(path: str) -> list[tuple[int, dict]]:
