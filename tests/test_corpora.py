@@ -167,6 +167,18 @@ def test_csl_daily_split_file_naming_an_unknown_sample(tmp_path, long_frames):
         load_sign_dataset("csl_daily", data_dir=root, cache_dir=tmp_path / "cache")
 
 
+def test_csl_daily_split_file_without_header_and_with_a_malformed_line(tmp_path, long_frames):
+    root = Path(write_csl_daily_release(tmp_path, long_frames))
+    split_file = root / "sentence_label" / "split_1.txt"
+    lines = split_file.read_text(encoding="utf-8").splitlines()[1:]
+    split_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dataset = load_sign_dataset("csl_daily", data_dir=root, cache_dir=tmp_path / "cache")
+    assert {split: len(rows) for split, rows in dataset.items()} == {"train": 1, "validation": 1, "test": 1}
+    split_file.write_text("\n".join(lines + ["S000003_P0000_T00"]) + "\n", encoding="utf-8")
+    with pytest.raises(LabelFormatError, match=r"split_1\.txt:4: expected name\|split, got 'S000003_P0000_T00'"):
+        load_sign_dataset("csl_daily", data_dir=root, cache_dir=tmp_path / "cache")
+
+
 def test_csl_daily_label_pickle_without_info(tmp_path, long_frames):
     root = Path(write_csl_daily_release(tmp_path, long_frames))
     with open(root / "sentence_label" / "csl2020ct_v2.pkl", "wb") as handle:
@@ -242,10 +254,15 @@ def test_how2sign_faults(tmp_path, long_video):
         load_sign_dataset("how2sign", data_dir=root, cache_dir=tmp_path / "cache")
 
 
-def test_how2sign_needs_its_videos(tmp_path):
-    write_tsv(tmp_path / "how2sign_realigned_train.csv", HOW2SIGN_HEADER, [["v", "v", "s", "s", "0", "1", "hi"]])
-    with pytest.raises(ValueError, match="how2sign needs videos_dir"):
+def test_how2sign_finds_videos_anywhere_under_data_dir(tmp_path, long_video):
+    write_tsv(tmp_path / "how2sign_realigned_train.csv", HOW2SIGN_HEADER, [["v", "v-rgb_front", "s", "s-rgb_front",
+                                                                           "1.0", "2.0", "hi"]])
+    with pytest.raises(InvalidSamplesError, match=r"neither the sentence clip s-rgb_front\.mp4 nor the raw video"):
         load_sign_dataset("how2sign", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    os.makedirs(tmp_path / "train" / "rgb_front" / "raw_videos")
+    shutil.copy(long_video[0], tmp_path / "train" / "rgb_front" / "raw_videos" / "v-rgb_front.mp4")
+    dataset = load_sign_dataset("how2sign", data_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert dataset["train"][0]["video"].endswith("raw_videos/v-rgb_front.mp4")
 
 
 # -- OpenASL -------------------------------------------------------------------------------------------------------

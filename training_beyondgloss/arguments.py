@@ -74,8 +74,10 @@ class DataArguments:
     max_segment_seconds: float | None = field(
         default=None, metadata={"help": "Leave out segments of long videos longer than this (seconds)."}
     )
-    verify_media: str = field(
-        default="cheap", metadata={"help": "cheap (headers, first frame) or full (decode every frame) checks."}
+    verify_media: str | None = field(
+        default=None,
+        metadata={"help": "How prepared media are checked: cheap (the default: headers, first frames) or full "
+                  "(decode every frame)."},
     )
     dataset_cache_dir: str | None = field(default=None, metadata={"help": "Cache folder of the prepared dataset."})
     drop_invalid: bool = field(default=False, metadata={"help": "Drop invalid samples (logged) instead of failing."})

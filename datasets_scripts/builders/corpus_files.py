@@ -95,14 +95,14 @@ def read_csl_daily_release(label_path: str, split_path: str) -> dict[str, list[S
 
     splits: dict[str, list[SampleEntry]] = {}
     unknown = []
-    for line, row in read_delimited(split_path, "|", ("name", "split"), what="CSL-Daily split file"):
+    for line, name, split in _read_split_list(split_path):
         source = f"{split_path}:{line}"
-        if row["name"] not in samples:
-            unknown.append(f"{source}: {row['name']!r} is not in {os.path.basename(label_path)}")
+        if name not in samples:
+            unknown.append(f"{source}: {name!r} is not in {os.path.basename(label_path)}")
             continue
-        index, item = samples[row["name"]]
+        index, item = samples[name]
         entry = SampleEntry(
-            id=row["name"],
+            id=name,
             text=None,
             source=f"{label_path} info[{index}] ({source})",
             signer=None if item.get("signer") is None else str(item["signer"]),
@@ -118,10 +118,33 @@ def read_csl_daily_release(label_path: str, split_path: str) -> dict[str, list[S
                 entry.text = joiner.join(value or [])
             elif value:
                 entry.gloss = joiner.join(value)
-        splits.setdefault(row["split"], []).append(entry)
+        splits.setdefault(split, []).append(entry)
     if unknown:
         raise LabelFormatError(f"{len(unknown)} unknown sample(s) in {split_path}:\n  " + "\n  ".join(unknown))
     return splits
+
+
+def _read_split_list(path: str) -> list[tuple[int, str, str]]:
+    """`(line, name, split)` of a CSL-Daily split list: `name|split` lines, with or without that header line."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise LabelFormatError(f"{path} is not a readable CSL-Daily split file ({err}).") from err
+    rows, malformed = [], []
+    for number, line in enumerate(lines, start=1):
+        fields = [field.strip() for field in line.split("|")]
+        if not line.strip() or (number == 1 and fields[:2] == ["name", "split"]):
+            continue
+        if len(fields) < 2 or not fields[0] or not fields[1]:
+            malformed.append(f"{path}:{number}: expected name|split, got {line!r}")
+            continue
+        rows.append((number, fields[0], fields[1]))
+    if malformed:
+        raise LabelFormatError(f"{len(malformed)} malformed line(s) in {path}:\n  " + "\n  ".join(malformed))
+    if not rows:
+        raise LabelFormatError(f"{path}: the CSL-Daily split file lists no samples.")
+    return rows
 
 
 def read_how2sign_csv(path: str) -> list[tuple[SampleEntry, str, str, str, str]]:

@@ -787,17 +787,19 @@ def _index_videos(directory: str) -> dict[str, str]:
 
 
 class _SegmentCorpusBuilder(SignLanguageBuilder):
-    """Corpora whose samples are found in `videos_dir` by a name their annotation files give."""
+    """Corpora whose samples are found in `videos_dir` (searched recursively) by a name their annotation files
+    give; without the option, in `<data_dir>/videos`, else anywhere under `data_dir`."""
 
     REQUIRES_SOURCE_DIR = False
+
+    def _default_directories(self, option: str) -> list[str]:
+        folders = super()._default_directories(option)
+        return folders + [self.data_dir] if option == "videos_dir" and self.data_dir else folders
 
     def _videos(self) -> tuple[str, dict[str, str]]:
         videos_dir = self._directory("videos_dir")
         if videos_dir is None:
-            raise ValueError(
-                f"{self.dataset_name} needs videos_dir, the folder of its videos; none was given and data_dir "
-                f"{self.data_dir} has no videos/ folder."
-            )
+            raise ValueError(f"{self.dataset_name} needs videos_dir, the folder of its videos.")
         return videos_dir, _index_videos(videos_dir)
 
 
