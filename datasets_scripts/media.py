@@ -20,11 +20,11 @@ from modeling_beyondgloss.video_processing_beyondgloss import (
     VIDEO_EXTENSIONS,
     BeyondGlossVideoProcessor,
     count_video_packets,
-    decode_frames_from,
     frame_time,
     is_truncated,
     list_frame_files,
     natural_sort_key,
+    segment_frames,
 )
 
 
@@ -297,12 +297,7 @@ def verify_segment(path: str, start: float, end: float, expected: int) -> int:
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            for frame in decode_frames_from(container, stream, start):
-                time = frame_time(frame)
-                if time is None or time < start - TIME_TOLERANCE:
-                    continue
-                if time >= end - TIME_TOLERANCE:
-                    break
+            for frame in segment_frames(container, stream, start, end):
                 frame.to_ndarray(format="rgb24")
                 count += 1
     except av.FFmpegError as err:

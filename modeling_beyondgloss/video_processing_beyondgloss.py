@@ -11,6 +11,7 @@ A decoded clip is one frame-major uint8 tensor. Each frame is then cropped (with
 straight into the crop), converted to float and normalised in turn, while it is in cache.
 """
 
+import itertools
 import logging
 import math
 import os
@@ -321,15 +322,16 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                 return self._decode_frame_files(list_frame_files(path), fps, source=f"frame folder {path}")
             if not os.path.exists(path):
                 raise FileNotFoundError(f"Video file not found: {path}")
-            if segment is not None:
-                return self._decode_video_segment(path, fps, *segment)
-            return self._decode_video_file(path, fps)
+            return self._decode_video_file(path, fps, segment)
         raise TypeError(
             "A clip must be a video file path, a frame folder path, a list of frame image paths or a (frames, height, "
             f"width, 3) uint8 array; got {type(video).__name__}."
         )
 
-    def _decode_video_file(self, path: str, fps: float | None) -> DecodedClip:
+    def _decode_video_file(
+        self, path: str, fps: float | None, segment: tuple[float, float] | None = None
+    ) -> DecodedClip:
+        source = f"video {path}" if segment is None else f"segment [{segment[0]:g}, {segment[1]:g}) of video {path}"
         try:
             with av.open(path) as container:
                 if not container.streams.video:
@@ -337,24 +339,29 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                 stream = container.streams.video[0]
                 rate = stream.average_rate or stream.guessed_rate
                 source_fps = fps if fps is not None else (float(rate) if rate else None)
-                declared_frames = stream.frames
+                if segment is None:
+                    declared_frames = stream.frames
+                else:
+                    # Demuxing the segment's packets (no decoding) counts its frames, which sampling needs first.
+                    declared_frames = len(segment_frame_times(container, stream, *segment))
             # Containers without a frame count (webm) are counted by demuxing, which is much cheaper than decoding.
-            num_frames = declared_frames if declared_frames > 0 else count_video_packets(path)
+            num_frames = declared_frames if declared_frames > 0 or segment else count_video_packets(path)
             if num_frames == 0:
-                raise ValueError(f"Video {path} contains no frames.")
+                raise ValueError(f"The {source} contains no frames.")
             indices = self.sample_frame_indices(num_frames, source_fps)
 
-            builder = _ClipBuilder(self, indices, source=f"video {path}")
+            builder = _ClipBuilder(self, indices, source=source)
             decoded = 0
             last_needed = int(indices[-1])
             with av.open(path) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
+                frames = container.decode(stream) if segment is None else segment_frames(container, stream, *segment)
                 # One converter for the whole clip: `frame.to_ndarray(format=...)` builds a new swscale context for
                 # every frame, which costs several times the conversion itself at these sizes.
                 reformatter = av.video.reformatter.VideoReformatter()
                 size = None
-                for decoded, frame in enumerate(container.decode(stream), start=1):
+                for decoded, frame in enumerate(frames, start=1):
                     source_index = decoded - 1
                     if builder.wants(source_index):
                         size = size or (frame.width, frame.height)
@@ -364,59 +371,15 @@ class BeyondGlossVideoProcessor(VideoProcessorMixin):
                     if source_index >= last_needed:
                         break
         except av.error.FFmpegError as error:
-            raise ValueError(f"Cannot decode video {path}: {error}") from error
+            raise ValueError(f"Cannot decode {source}: {error}") from error
         if decoded == 0:
-            raise ValueError(f"Video {path} contains no decodable frames.")
+            raise ValueError(f"The {source} contains no decodable frames.")
         if declared_frames > 0 and decoded <= last_needed:
             if is_truncated(declared_frames, decoded):
                 raise ValueError(
-                    f"Video {path} is truncated or corrupt: its container declares {declared_frames} frames but "
+                    f"The {source} is truncated or corrupt: its container declares {declared_frames} frames but "
                     f"decoding stopped after {decoded}."
                 )
-        return builder.finish()
-
-    def _decode_video_segment(self, path: str, fps: float | None, start: float, end: float) -> DecodedClip:
-        source = f"segment [{start:g}, {end:g}) of video {path}"
-        try:
-            with av.open(path) as container:
-                if not container.streams.video:
-                    raise ValueError(f"Video {path} has no video stream.")
-                stream = container.streams.video[0]
-                rate = stream.average_rate or stream.guessed_rate
-                source_fps = fps if fps is not None else (float(rate) if rate else None)
-                # Demuxing the segment's packets (no decoding) counts its frames, which frame sampling needs first.
-                frame_times = segment_frame_times(container, stream, start, end)
-            if not frame_times:
-                raise ValueError(f"The {source} holds no frame.")
-            indices = self.sample_frame_indices(len(frame_times), source_fps)
-            last_needed = int(indices[-1])
-            builder = _ClipBuilder(self, indices, source=source)
-            position = -1
-            with av.open(path) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                reformatter = av.video.reformatter.VideoReformatter()
-                size = None
-                for frame in decode_frames_from(container, stream, start):
-                    time = frame_time(frame)
-                    if time is None or time < start - TIME_TOLERANCE:
-                        continue
-                    if time >= end - TIME_TOLERANCE:
-                        break
-                    position += 1
-                    if builder.wants(position):
-                        size = size or (frame.width, frame.height)
-                        rgb = reformatter.reformat(frame, format="rgb24", width=size[0], height=size[1])
-                        builder.add(position, rgb.to_ndarray())
-                    if position >= last_needed:
-                        break
-        except av.error.FFmpegError as error:
-            raise ValueError(f"Cannot decode the {source}: {error}") from error
-        if position < last_needed and is_truncated(len(frame_times), position + 1):
-            raise ValueError(
-                f"The {source} is truncated or corrupt: its packets hold {len(frame_times)} frames but decoding "
-                f"stopped after {position + 1}."
-            )
         return builder.finish()
 
     def _decode_frame_files(self, paths: list[str], fps: float | None, source: str) -> DecodedClip:
@@ -744,9 +707,9 @@ def segment_frame_times(container, stream, start: float, end: float) -> list[flo
     return sorted(times)
 
 
-def decode_frames_from(container, stream, start: float) -> Iterator:
-    """Decoded frames from the keyframe before `start`. A container whose seek lands past `start` (the frames a
-    segment needs would be lost) is decoded from its beginning instead."""
+def segment_frames(container, stream, start: float, end: float) -> Iterator:
+    """The decoded frames of `[start, end)`, from the keyframe before `start`. A container whose seek lands past
+    `start` (the frames the segment needs would be lost) is decoded from its beginning instead."""
     _seek_before(container, stream, start)
     frames = container.decode(stream)
     first = next(frames, None)
@@ -755,10 +718,16 @@ def decode_frames_from(container, stream, start: float) -> Iterator:
     first_time = frame_time(first)
     if start > 0 and first_time is not None and first_time > start + TIME_TOLERANCE:
         container.seek(0, stream=stream, backward=True, any_frame=False)
-        yield from container.decode(stream)
-        return
-    yield first
-    yield from frames
+        frames = container.decode(stream)
+    else:
+        frames = itertools.chain([first], frames)
+    for frame in frames:
+        time = frame_time(frame)
+        if time is None or time < start - TIME_TOLERANCE:
+            continue
+        if time >= end - TIME_TOLERANCE:
+            return
+        yield frame
 
 
 def count_video_packets(path: str) -> int:
