@@ -33,6 +33,7 @@ ablation: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/data_loading.py
+	$(PY) bench/segments.py
 	$(PY) bench/descriptions.py
 	$(PY) bench/checkpoint_size.py
 	$(PY) bench/inference.py

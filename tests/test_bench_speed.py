@@ -1,4 +1,5 @@
-"""The inference and training-step benchmarks run end to end on the tiny config (behaviour only, never timings)."""
+"""The inference, training-step and segment benchmarks run end to end on small settings (behaviour only, never
+timings)."""
 
 import importlib.util
 import json
@@ -40,3 +41,17 @@ def test_training_step_bench_tiny_without_reference(repo_root, tmp_path, capsys)
     for entry in (*pretraining.values(), *translation.values()):
         assert entry["seconds_per_step"] > 0 and entry["peak_rss_bytes"] > 0
     assert "| pre-training | ours |" in capsys.readouterr().out
+
+
+def test_segments_bench_small(repo_root, tmp_path):
+    bench = load_bench(repo_root, "segments")
+    output = tmp_path / "segments.json"
+    results = bench.main([
+        "--minutes", "0.2", "--segments", "2", "--segment_seconds", "1", "--naive_segments", "1", "--repeats", "1",
+        "--manifest_segments", "20", "--manifest_videos", "2", "--output", str(output),
+    ])
+    decode = json.loads(output.read_text())["results"]["decode"]
+    assert decode == results["results"]["decode"]
+    assert decode["frames_per_segment"] == [25, 25]  # 1 s at 25 fps, the same from the pre-cut clip (asserted there)
+    assert decode["seek_ms_per_segment"] > 0 and decode["from_beginning_segments"] == 1
+    assert results["results"]["prepare_manifest"]["segments"] == 20
