@@ -12,7 +12,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -106,6 +106,43 @@ def translate_whole(translator, videos: list[str], batch_size: int, generate_kwa
         yield from translate_whole(translator, [video], 1, generate_kwargs, failed)
 
 
+def load_translator(model_name_or_path: str, device: str | None = None, int8: bool = False):
+    """The `sign-language-translation` pipeline for a saved model (a folder or a Hub id)."""
+    # Built from this package's classes (the package registers them with the Auto classes), so that models saved
+    # before the pipeline existed work too.
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path).eval()
+    if int8:
+        if device not in (None, "cpu"):
+            raise ValueError("int8 runs on the CPU only (PyTorch's dynamic quantisation).")
+        model.quantize_for_inference()
+    return SignLanguageTranslationPipeline(
+        model=model, processor=AutoProcessor.from_pretrained(model_name_or_path), device=device
+    )
+
+
+def translate_windows(
+    translator,
+    video: str,
+    window_seconds: float,
+    stride_seconds: float | None = None,
+    batch_size: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+    **generate_kwargs,
+) -> list[tuple[float, float, str]]:
+    """Translate a long video in sliding windows (see `video_windows`): `(start, end, translation)` per window.
+    `on_progress(done, total)` is called after each batch of windows."""
+    size = translator.processor.video_processor.size
+    windows = list(video_windows(video, window_seconds, stride_seconds or window_seconds, size))
+    texts: list[str] = []
+    for first in range(0, len(windows), batch_size):
+        chunk = windows[first : first + batch_size]
+        results = translator([window.frames for window in chunk], batch_size=batch_size, **generate_kwargs)
+        texts.extend(result[TEXT] for result in results)
+        if on_progress is not None:
+            on_progress(len(texts), len(windows))
+    return [(window.start, window.end, text) for window, text in zip(windows, texts)]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="beyondgloss-translate",
@@ -137,18 +174,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(message)s", level=logging.INFO)
-    # Built from this package's classes (the package registers them with the Auto classes), so that models saved
-    # before the pipeline existed work too.
-    model = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval()
-    if args.int8:
-        if args.device not in (None, "cpu"):
-            raise SystemExit("--int8 runs on the CPU only (PyTorch's dynamic quantisation).")
-        model.quantize_for_inference()
-    translator = SignLanguageTranslationPipeline(
-        model=model,
-        processor=AutoProcessor.from_pretrained(args.model),
-        device=args.device,
-    )
+    if args.int8 and args.device not in (None, "cpu"):
+        raise SystemExit("--int8 runs on the CPU only (PyTorch's dynamic quantisation).")
+    translator = load_translator(args.model, device=args.device, int8=args.int8)
     generate_kwargs = {
         name: value for name, value in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens))
         if value is not None
@@ -164,24 +192,15 @@ def main(argv=None) -> int:
     else:
         for video in args.videos:
             try:
-                windows = list(
-                    video_windows(
-                        video,
-                        args.window_seconds,
-                        args.stride_seconds or args.window_seconds,
-                        translator.processor.video_processor.size,
-                    )
-                )
-                results = translator(
-                    [window.frames for window in windows], batch_size=args.batch_size, **generate_kwargs
+                windows = translate_windows(
+                    translator, video, args.window_seconds, args.stride_seconds, args.batch_size, **generate_kwargs
                 )
             except Exception as error:  # One unreadable input must not cost the others their translations.
                 logger.error("Skipping %s: %s", video, error)
                 failed.append(video)
             else:
                 records.extend(
-                    {"video": video, "start": window.start, "end": window.end, "translation": result[TEXT]}
-                    for window, result in zip(windows, results)
+                    {"video": video, "start": start, "end": end, "translation": text} for start, end, text in windows
                 )
             progress.update(1)
     progress.close()
