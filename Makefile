@@ -8,13 +8,13 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test lint demo ablation bench clean
+.PHONY: install test lint demo ablation bench app clean
 
 $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
-	$(PY) -m pip install --quiet -e ".[test,logging,deepspeed,hands]"
+	$(PY) -m pip install --quiet -e ".[test,logging,deepspeed,hands,app]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,6 +27,10 @@ lint: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) demo.py --output_dir outputs/demo
+
+# The web app on http://127.0.0.1:7860 (MODEL=... or BEYONDGLOSS_MODEL=... picks another model than the demo's).
+app: $(VENV)/.installed
+	$(PY) app.py $(if $(MODEL),--model $(MODEL))
 
 ablation: $(VENV)/.installed
 	$(PY) demo.py --ablation --output_dir outputs/ablation

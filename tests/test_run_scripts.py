@@ -245,7 +245,8 @@ def test_model_card_metadata_parses_back(tmp_path, dataset_name, license, synths
                      metrics=metrics, model_config=config)
     card = ModelCard.load(tmp_path / "README.md")
     data = card.data
-    assert data.library_name == "transformers" and data.pipeline_tag == "sign-language-translation"
+    # The Hub's own task for video in, text out; the custom pipeline's name is in the usage section.
+    assert data.library_name == "transformers" and data.pipeline_tag == "video-text-to-text"
     assert data.license == license and data.base_model == ["facebook/mbart-large-cc25"]
     assert data.language == ["zh" if dataset_name == "csl_daily" else "de"] and data.metrics == ["bleu", "rouge"]
     results = {(result.dataset_split, result.metric_name): result for result in data.eval_results}
@@ -254,6 +255,8 @@ def test_model_card_metadata_parses_back(tmp_path, dataset_name, license, synths
     assert results[("test", "BLEU-4")].metric_config == "sacreBLEU tokenize=13a"
     assert ("SynthSign is this package's procedural signer" in card.text) == synthsign_note
     assert 'pipeline("sign-language-translation", model="someone/beyondgloss-test"' in card.text
+    assert "## Try it" in card.text and "python app.py --model someone/beyondgloss-test" in card.text
+    assert "BEYONDGLOSS_MODEL=someone/beyondgloss-test" in card.text
 
 
 KILL_AFTER_SAVE = textwrap.dedent("""

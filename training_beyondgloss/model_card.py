@@ -47,7 +47,7 @@ aligns a description branch with hand-motion descriptions, and translates with m
 ```python
 {{ usage }}
 ```
-
+{{ try_it }}
 ## Citation
 
 ```bibtex
@@ -60,13 +60,18 @@ aligns a description branch with hand-motion descriptions, and translates with m
 ```
 """
 
-LANGUAGE_NAMES = {"de_DE": ("de", "German"), "zh_CN": ("zh", "Chinese")}
+LANGUAGE_NAMES = {"de_DE": ("de", "German"), "zh_CN": ("zh", "Chinese"), "en_XX": ("en", "English")}
+# The Hub's task closest to ours (video in, text out); the custom `sign-language-translation` pipeline is named in the
+# usage section, since the Hub lists only its own tasks.
+HUB_TASK = "video-text-to-text"
 
 
 # Models inherit the terms of their training data; SynthSign is this package's own (MIT).
 DATASETS = {
     "phoenix14t": {"name": "RWTH-PHOENIX-Weather 2014 T", "license": "cc-by-nc-sa-3.0"},
     "csl_daily": {"name": "CSL-Daily", "license": "other", "license_name": "csl-daily-research-only"},
+    "how2sign": {"name": "How2Sign", "license": "cc-by-nc-4.0"},
+    "openasl": {"name": "OpenASL", "license": "cc-by-nc-nd-4.0"},
     "synthsign": {"name": "SynthSign", "license": "mit"},
 }
 TRANSLATION_METRICS = {
@@ -79,6 +84,21 @@ TRANSLATION_USAGE = """from transformers import pipeline
 translator = pipeline("{task}", model="{model_id}", trust_remote_code=True)
 print(translator("signing.mp4"))  # or a folder of frames, a (frames, H, W, 3) uint8 array, or a list of these
 # {{'translation_text': '...'}}"""
+
+TRY_IT = """
+## Try it
+
+The beyondgloss repository's `app.py` is a Gradio web app (a Space) for this model: translate a clip, or subtitle a
+whole video in sliding windows, in the browser. From a clone of the repository:
+
+```bash
+pip install -e ".[app]"
+python app.py --model {model_id}          # then open http://127.0.0.1:7860
+```
+
+As a Space: create a Gradio Space from the repository's files (`app.py`, `requirements.txt`, `packages.txt`) and set
+the Space variable `BEYONDGLOSS_MODEL={model_id}`.
+"""
 
 PRETRAINING_USAGE = """from transformers import AutoModel, AutoProcessor
 
@@ -175,7 +195,7 @@ def write_model_card(output_dir, *, stage, dataset_name, data_args, training_arg
     card_data = ModelCardData(
         model_name=title,
         library_name="transformers",
-        pipeline_tag=TASK if translation else "feature-extraction",
+        pipeline_tag=HUB_TASK if translation else "feature-extraction",
         language=[language],
         license=dataset["license"],
         license_name=dataset.get("license_name"),
@@ -197,5 +217,6 @@ def write_model_card(output_dir, *, stage, dataset_name, data_args, training_arg
         results=results,
         usage=(TRANSLATION_USAGE.format(task=TASK, model_id=model_id) if translation
                else PRETRAINING_USAGE.format(model_id=model_id)),
+        try_it=TRY_IT.format(model_id=model_id) if translation else "",
     )
     Path(output_dir, "README.md").write_text(str(card), encoding="utf-8")
