@@ -15,22 +15,13 @@ import av
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from gradio_client import Client, handle_file
-from test_inference import concatenate_videos
+from test_inference import concatenate_videos, save_tiny_translation_model
 
-from modeling_beyondgloss import (
-    BeyondGlossConfig,
-    BeyondGlossForConditionalGeneration,
-    BeyondGlossProcessor,
-    BeyondGlossVideoProcessor,
-    build_tokenizer_from_corpus,
-    cli_translate,
-)
+from modeling_beyondgloss import cli_translate
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CORPUS = ["am morgen regnet es im süden", "heute scheint die sonne im norden", "der wind weht kräftig an der küste"]
 # Short decoding keeps the tests quick; at least 3 tokens so that every translation is a non-empty string.
 GENERATION = {"num_beams": 2, "max_new_tokens": 6, "min_new_tokens": 3}
 WINDOW, STRIDE = 1.5, 1.0
@@ -41,24 +32,8 @@ def model_dir(repo_root, tmp_path_factory):
     """A tiny random translation model whose generation defaults are the app's slider defaults."""
     if os.environ.get("BEYONDGLOSS_APP_TEST_MODEL"):
         return Path(os.environ["BEYONDGLOSS_APP_TEST_MODEL"])  # e.g. the demo's model, for the README's screenshot
-    torch.manual_seed(0)
-    tokenizer = build_tokenizer_from_corpus(CORPUS, src_lang="de_DE", tgt_lang="de_DE")
-    config = BeyondGlossConfig.from_json_file(str(repo_root / "configs" / "beyondgloss-tiny.json"))
-    config.text_config.update({"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id})
-    config = BeyondGlossConfig.from_dict(config.to_dict())
-    model = BeyondGlossForConditionalGeneration(config).eval()
-    model.generation_config.decoder_start_token_id = tokenizer.convert_tokens_to_ids("de_DE")
-    # A random model mostly picks language codes, which decode to nothing: leave it only the words to choose from.
-    words = set(tokenizer.get_vocab().values()) - set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    model.generation_config.update(
-        **GENERATION, suppress_tokens=sorted(set(range(len(tokenizer))) - words - {tokenizer.eos_token_id})
-    )
-    crop = config.vision_config.image_size
-    video_processor = BeyondGlossVideoProcessor(size=crop + 8, crop_size=crop, max_frames=24)
     path = tmp_path_factory.mktemp("app_model") / "translation"
-    model.save_pretrained(path)
-    BeyondGlossProcessor(video_processor=video_processor, tokenizer=tokenizer).save_pretrained(path)
-    return path
+    return save_tiny_translation_model(path, repo_root, words_only=True, **GENERATION)
 
 
 @pytest.fixture(scope="module")

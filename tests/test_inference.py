@@ -26,9 +26,10 @@ CORPUS = ["am morgen regnet es im süden", "heute scheint die sonne im norden", 
 FIXTURE_CLIPS = ("asl_different.mp4", "asl_house.mp4", "asl_wrong_what.mp4")
 
 
-@pytest.fixture(scope="module")
-def model_dir(repo_root, tmp_path_factory):
-    """A tiny random translation model saved as the training scripts save one: weights, code, processor."""
+def save_tiny_translation_model(path, repo_root, words_only=False, **generation):
+    """Save a tiny random translation model as the training scripts save one (weights, code, processor), with
+    `generation` as its generation defaults. A random model mostly picks language codes, which decode to nothing:
+    `words_only` leaves it only the corpus's words (and the end of the sentence) to choose from."""
     torch.manual_seed(0)
     tokenizer = build_tokenizer_from_corpus(CORPUS, src_lang="de_DE", tgt_lang="de_DE")
     config = BeyondGlossConfig.from_json_file(str(repo_root / "configs" / "beyondgloss-tiny.json"))
@@ -36,12 +37,21 @@ def model_dir(repo_root, tmp_path_factory):
     config = BeyondGlossConfig.from_dict(config.to_dict())
     model = BeyondGlossForConditionalGeneration(config).eval()
     model.generation_config.decoder_start_token_id = tokenizer.convert_tokens_to_ids("de_DE")
+    if words_only:
+        words = set(tokenizer.get_vocab().values()) - set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+        generation["suppress_tokens"] = sorted(set(range(len(tokenizer))) - words - {tokenizer.eos_token_id})
+    model.generation_config.update(**generation)
     crop = config.vision_config.image_size
     video_processor = BeyondGlossVideoProcessor(size=crop + 8, crop_size=crop, max_frames=24)
-    path = tmp_path_factory.mktemp("model") / "translation"
     model.save_pretrained(path)
     BeyondGlossProcessor(video_processor=video_processor, tokenizer=tokenizer).save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(repo_root, tmp_path_factory):
+    """A tiny random translation model saved as the training scripts save one: weights, code, processor."""
+    return save_tiny_translation_model(tmp_path_factory.mktemp("model") / "translation", repo_root)
 
 
 def frame_folder(root, num_frames=6):
