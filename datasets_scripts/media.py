@@ -33,6 +33,7 @@ __all__ = [
     "SEGMENT_FRAMES",
     "VIDEO_EXTENSIONS",
     "InvalidFileError",
+    "SegmentPastEndError",
     "VideoTimeline",
     "check_segment",
     "count_video_packets",
@@ -212,6 +213,10 @@ def probe_frames(frames: list[str], full: bool = False) -> int:
     return len(frames)
 
 
+class SegmentPastEndError(InvalidFileError):
+    """A segment whose end lies after the end of its video."""
+
+
 @dataclass(frozen=True)
 class VideoTimeline:
     """When each frame of a video is shown: `frame_times` (seconds, ascending), the frame rate and the duration (the
@@ -269,8 +274,9 @@ def check_segment(path: str, timeline: VideoTimeline, start, end) -> int:
     """Check that `[start, end)` is a segment of the video and return its number of frames.
 
     Raises:
-        InvalidFileError: times that are not numbers, `end <= start`, a negative start, a segment that runs past the
-            end of the video (the message gives the duration), or one that holds no frame.
+        InvalidFileError: times that are not numbers, `end <= start`, a negative start, or a segment that holds no
+            frame; `SegmentPastEndError` for a segment that runs past the end of the video (the message gives the
+            duration).
     """
     span = f"segment [{start}, {end})"
     if not all(isinstance(time, (int, float)) and not isinstance(time, bool) for time in (start, end)):
@@ -280,7 +286,7 @@ def check_segment(path: str, timeline: VideoTimeline, start, end) -> int:
     if start < 0:
         raise InvalidFileError(path, f"{span}: start is negative")
     if end > timeline.duration + 1e-3:
-        raise InvalidFileError(path, f"{span} runs past the end of the video (duration {timeline.duration:.3f} s)")
+        raise SegmentPastEndError(path, f"{span} runs past the end of the video (duration {timeline.duration:.3f} s)")
     count = timeline.frames_in(start, end)
     if count == 0:
         raise InvalidFileError(path, f"{span} holds no frame (the video has {len(timeline.frame_times)} frames)")

@@ -36,6 +36,7 @@ from datasets.utils.tqdm import tqdm
 from ..media import (
     VIDEO_EXTENSIONS,
     InvalidFileError,
+    SegmentPastEndError,
     VideoTimeline,
     check_segment,
     list_frame_folder,
@@ -200,6 +201,9 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
     # Phoenix14T's label entries list their frame files; other corpora are found by sample name.
     USE_IMGS_PATH = False
     REQUIRES_SOURCE_DIR = True
+    # A corpus known to have segments that run past their video (How2Sign) leaves them out with a warning that lists
+    # them, instead of failing on what every copy of it has.
+    LEAVES_OUT_SEGMENTS_PAST_END = False
 
     def __init__(self, *args, hash: str | None = None, **kwargs):
         kwargs.setdefault("dataset_name", self.DATASET_NAME)
@@ -332,7 +336,7 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
         problems = list(entry.problems)
         if not isinstance(entry.text, str) or not entry.text.strip():
             problems.append(f"{entry.source}: the target sentence (text) is empty")
-        video = frames = num_frames = fps = None
+        video = frames = num_frames = fps = past_end = None
         segment = entry.start is not None or entry.end is not None
         full = self.config.verify_media == "full"
         try:
@@ -351,6 +355,11 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
                 num_frames = verify_video(video) if full else probe_video(video)
             elif frames:
                 num_frames = probe_frames(frames, full=full)
+        except SegmentPastEndError as err:
+            if self.LEAVES_OUT_SEGMENTS_PAST_END:
+                past_end = f"{entry.source}: {err}"
+            else:
+                problems.append(f"{entry.source}: {err}")
         except InvalidFileError as err:
             problems.append(f"{entry.source}: {err}" if segment else str(err))
         except OSError as err:  # e.g. a folder that cannot be listed
@@ -404,6 +413,7 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
             "start": entry.start,
             "end": entry.end,
             "fps": fps,
+            "past_end": past_end,
         }
         return record, problems
 
@@ -449,6 +459,19 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
             )
         return kept
 
+    def _leave_out_segments_past_end(self, checked: dict[str, list[tuple[dict, list[str]]]]) -> None:
+        """Take the segments past the end of their video out of `checked` (builders that expect them), listed in a
+        warning with their videos' durations."""
+        listed = []
+        for split, results in checked.items():
+            listed += [f"  [{split}] {record['past_end']}" for record, _ in results if record["past_end"]]
+            checked[split] = [(record, problems) for record, problems in results if not record["past_end"]]
+        if listed:
+            logger.warning(
+                f"{self.dataset_name}: left out {len(listed)} segments that run past the end of their video:\n"
+                + "\n".join(listed)
+            )
+
     def _log_split_summary(self, split: str, records: list[dict]) -> None:
         extras = (
             ("description", "description", "descriptions_dir"),
@@ -483,6 +506,7 @@ class SignLanguageBuilder(datasets.GeneratorBasedBuilder):
             for split in self._selected_splits(list(split_entries))
         }
         checked = {split: self._check_split(split, entries) for split, entries in selected.items()}
+        self._leave_out_segments_past_end(checked)
         _check_hand_widths(checked)
         _warn_shared_sources(checked)
         problems = [
@@ -809,10 +833,12 @@ class How2Sign(_SegmentCorpusBuilder):
     `data_dir` holds `how2sign_realigned_{train,val,test}.csv` (tab-separated despite the name). Each row's video is
     looked up under `videos_dir` (recursively): its sentence clip `<SENTENCE_NAME>.mp4` when present, else its raw
     video `<VIDEO_NAME>.mp4`, cut at the realigned times `[START_REALIGNED, END_REALIGNED)`. Rows whose times run
-    past their raw video (a known fault of the corpus) are reported with the video's duration.
+    past their raw video (a known fault of the corpus) are left out and listed in a warning with the video's
+    duration; every other fault is reported as by the other builders.
     """
 
     DATASET_NAME = "how2sign"
+    LEAVES_OUT_SEGMENTS_PAST_END = True
     DATASET_DESCRIPTION = "How2Sign: American sign language (ASL) instructional videos with English text."
     HOMEPAGE = "https://how2sign.github.io/"
     LICENSE = "CC BY-NC 4.0"
