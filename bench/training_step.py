@@ -29,7 +29,8 @@ Variants of this package (`--variants`):
     python bench/training_step.py --reference_dir /work/ref/BeyondGloss    # about 10 minutes on 2 cores
     python bench/training_step.py --variants ours ours_cache ours_checkpointing ours_unfused ours_eager \
         ours_no_frozen_prefix
-    python bench/training_step.py --realistic --batch_size 4   # Phoenix14T dev lengths (padded batch)
+    python bench/training_step.py --realistic --batch_size 4 \
+        --phoenix_dev_labels path/to/labels.dev   # Phoenix14T dev lengths (padded batch)
     python bench/training_step.py --tiny                       # tiny config, seconds (for tests)
 """
 
@@ -64,19 +65,23 @@ from modeling_beyondgloss.convert_reference_checkpoint import PRETRAINING, TRANS
 logger = logging.getLogger("bench.training_step")
 OURS_VARIANTS = ("ours", "ours_cache", "ours_checkpointing", "ours_unfused", "ours_eager", "ours_no_frozen_prefix")
 LEARNING_RATE, WEIGHT_DECAY = 3e-4, 0.01
-PHOENIX_DEV_LABELS = REPO_ROOT.parent / "shared" / "fixtures" / "phoenix14t" / "labels.dev"
+# The Phoenix14T dev labels (CC BY-NC-SA 3.0) are not part of the repository: --phoenix_dev_labels or this variable.
+PHOENIX_DEV_LABELS_ENV = "BEYONDGLOSS_PHOENIX_DEV_LABELS"
 
 
 # ------------------------------------------------------------------------------------------------------------ batch
 
 
-def phoenix_lengths(count: int, seed: int, cap: int = 300) -> list[int]:
+def phoenix_lengths(labels_path: str | None, count: int, seed: int, cap: int = 300) -> list[int]:
     """`count` video lengths drawn from the Phoenix14T dev split's (capped at `cap` frames)."""
     from datasets_scripts.builders.safe_pickle import safe_load
 
-    if not PHOENIX_DEV_LABELS.is_file():
-        raise FileNotFoundError(f"--realistic needs the Phoenix14T dev labels at {PHOENIX_DEV_LABELS}")
-    labels = safe_load(str(PHOENIX_DEV_LABELS))
+    if not labels_path or not Path(labels_path).is_file():
+        raise FileNotFoundError(
+            f"--realistic needs the Phoenix14T dev labels (GFSLT-VLP labels.dev): pass --phoenix_dev_labels PATH or "
+            f"set {PHOENIX_DEV_LABELS_ENV} (given: {labels_path})."
+        )
+    labels = safe_load(str(labels_path))
     # GFSLT-VLP label format: {name: {"name", "gloss", "text", "length", "imgs_path"}}, "length" in frames.
     lengths = [min(int(entry["length"]), cap) for entry in labels.values() if entry.get("length")]
     return random.Random(seed).sample(lengths, count)
@@ -90,7 +95,7 @@ def make_batch(sizes, vocab_size: int, args) -> dict:
                              args.seed)
         inputs["pixel_mask"] = torch.ones(inputs["pixel_values"].shape[:2], dtype=torch.long)
         return inputs
-    lengths = phoenix_lengths(args.batch_size, args.seed)
+    lengths = phoenix_lengths(args.phoenix_dev_labels, args.batch_size, args.seed)
     inputs = make_inputs(sizes, vocab_size, args.batch_size, max(lengths), args.image_size, args.text_length,
                          args.seed)
     mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
@@ -305,6 +310,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--frames", type=int, default=16, help="Frames per clip (equal-length batch).")
     parser.add_argument("--realistic", action="store_true",
                         help="Clip lengths drawn from the Phoenix14T dev split (capped at 300), padded.")
+    parser.add_argument("--phoenix_dev_labels", default=os.environ.get(PHOENIX_DEV_LABELS_ENV),
+                        help=f"The Phoenix14T dev labels (GFSLT-VLP labels.dev) for --realistic (default: "
+                             f"${PHOENIX_DEV_LABELS_ENV}).")
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--text_length", type=int, default=12)
     parser.add_argument("--vocabulary_words", type=int, default=2950, help="Gives a vocabulary of about 3,000.")
