@@ -95,9 +95,7 @@ def check_video(path: str | None, max_seconds: float) -> float:
         num_frames = probe_video(path)
         fps = video_frame_rate(path) or 25.0
     except InvalidFileError as error:
-        # The reason may quote the upload's temporary path: the visitor knows the file by its name.
-        reason = error.reason.replace(path, name)
-        raise gr.Error(f"{name} cannot be translated: {reason}.", duration=None) from error
+        raise cannot_translate(path, error.reason) from error
     except (av.FFmpegError, OSError, IndexError) as error:
         raise gr.Error(f"{name} cannot be read as a video ({error}).", duration=None) from error
     seconds = num_frames / fps
@@ -106,6 +104,13 @@ def check_video(path: str | None, max_seconds: float) -> float:
             f"{name} is {seconds:.0f} s long; this app takes videos of at most {max_seconds:.0f} s.", duration=None
         )
     return seconds
+
+
+def cannot_translate(path: str, reason) -> gr.Error:
+    """The page's message for a video that cannot be translated. The reason may quote the upload's temporary path:
+    the visitor knows the file by its name."""
+    name = os.path.basename(path)
+    return gr.Error(f"{name} cannot be translated: {str(reason).replace(path, name).rstrip('.')}.", duration=None)
 
 
 def generate_options(num_beams, max_new_tokens) -> dict:
@@ -170,7 +175,7 @@ def build_app(model: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> gr.Blocks
         try:
             text = pipeline(video, **generate_options(num_beams, max_new_tokens))["translation_text"]
         except ValueError as error:  # decoding failed past the first frame: a corrupt file
-            raise gr.Error(f"{os.path.basename(video)} cannot be translated: {error}", duration=None) from error
+            raise cannot_translate(video, error) from error
         elapsed = time.perf_counter() - started
         return text, (
             f"Translated {seconds:.1f} s of video in {elapsed:.2f} s "
@@ -202,9 +207,10 @@ def build_app(model: str, max_seconds: float = DEFAULT_MAX_SECONDS) -> gr.Blocks
                 **generate_options(num_beams, max_new_tokens),
             )
         except ValueError as error:
-            raise gr.Error(f"{os.path.basename(video)} cannot be translated: {error}", duration=None) from error
+            raise cannot_translate(video, error) from error
         cues = subtitle_cues(windows)
-        srt_path = subtitles_dir / f"{Path(video).stem}.srt"
+        # A folder per request: two visitors may subtitle videos of the same name at once.
+        srt_path = Path(tempfile.mkdtemp(dir=subtitles_dir)) / f"{Path(video).stem}.srt"
         srt_path.write_text(to_srt(cues), encoding="utf-8")
         table = [[round(start, 2), round(end, 2), text] for start, end, text in cues]
         return gr.Video(value=video, subtitles=str(srt_path)), table, str(srt_path)
